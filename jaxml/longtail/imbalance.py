@@ -70,16 +70,16 @@ def longtail_indices(key: jax.Array, labels: np.ndarray, counts: np.ndarray) -> 
     labels = np.asarray(labels)
     counts = np.asarray(counts)
     chosen = []
-    keys = jax.random.split(key, len(counts))
-    for k, (n_k, key_k) in enumerate(zip(counts, keys)):
+    # one uniform draw per example; sorting it within a class is a uniform random permutation
+    order = np.asarray(jax.random.uniform(key, (len(labels),)))
+    for k, n_k in enumerate(counts):
         idx = np.flatnonzero(labels == k)
         if len(idx) < n_k:
             raise ValueError(
                 f"class {k} has {len(idx)} examples but the long-tailed profile asks for {int(n_k)}; "
                 "lower n_max or the per-class hold-out"
             )
-        perm = np.asarray(jax.random.permutation(key_k, len(idx)))
-        chosen.append(idx[perm[: int(n_k)]])
+        chosen.append(idx[np.argsort(order[idx], kind="stable")[: int(n_k)]])
     return np.sort(np.concatenate(chosen)) if chosen else np.zeros((0,), np.int64)
 
 
@@ -141,7 +141,7 @@ def longtail_split(
     labels = np.asarray(labels)
     counts = exponential_profile(n_max, num_classes, imbalance_ratio)
     train, val, test = [], [], []
-    keys = jax.random.split(key, num_classes)
+    order = np.asarray(jax.random.uniform(key, (len(labels),)))
     for k in range(num_classes):
         idx = np.flatnonzero(labels == k)
         need = test_per_class + val_per_class + int(counts[k])
@@ -151,7 +151,7 @@ def longtail_split(
                 f"(test {test_per_class} + val {val_per_class} + train {int(counts[k])}); lower n_max, "
                 "val_per_class or test_per_class"
             )
-        idx = idx[np.asarray(jax.random.permutation(keys[k], len(idx)))]
+        idx = idx[np.argsort(order[idx], kind="stable")]  # uniform random order within the class
         test.append(idx[:test_per_class])
         val.append(idx[test_per_class : test_per_class + val_per_class])
         train.append(idx[test_per_class + val_per_class : need])
