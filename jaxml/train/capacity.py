@@ -7,11 +7,12 @@ module makes that measurement a library call:
 * :func:`bisect_min_size` finds the smallest integer size at which a monotone success oracle
   holds, by bisection (``probes_per_round = 1``) or k-section (``k`` sizes probed in parallel per
   round: the interval ``(fail, ok]`` shrinks by a factor ``k + 1`` per round).
-* :func:`memorization_oracle` trains a transformer of every probed size on the data set with
-  ``jaxml.train.train_pure`` (the exact step of ``jaxml.train.train``), over seeds, and reports
-  which sizes memorise. Probed sizes and seeds run in parallel through
-  ``jaxml.experiment.sweep``: the models are the *largest* one with a 0/1 mask that zeroes
-  every weight outside the probed size, so all sizes share array shapes (one vmapped program).
+* :func:`make_trainer` trains a transformer of every probed size on its data set with
+  ``jaxml.train.train_pure`` (the exact step of ``jaxml.train.train``), over seeds. Probed
+  sizes, data sets and seeds run in parallel in one vmapped program: every model is the
+  *largest* one with a 0/1 mask that zeroes every weight outside the probed size, and data sets
+  are padded to one shape (:func:`pad_datasets`), so all cells share array shapes and the
+  program compiles once per search.
   A masked weight gets zero gradient and Adam leaves it at zero, so a width-``w`` cell *is* the
   width-``w`` model (attention and RMS-norm constants fixed so the function equals the small
   model's, see :func:`size_mask`), and its parameter count is the number of ones in the mask.
@@ -46,11 +47,14 @@ __all__ = [
     "CapacityConfig",
     "SearchResult",
     "CapacityResult",
+    "PaddedData",
     "bisect_min_size",
+    "bisect_min_sizes",
+    "pad_datasets",
     "model_config",
     "size_mask",
     "parameter_count",
-    "memorization_oracle",
+    "make_trainer",
     "capacity_search",
 ]
 
@@ -147,96 +151,166 @@ class CapacityResult(NamedTuple):
     rounds: int
 
 
-def bisect_min_size(oracle: Callable[[list[int]], Sequence[bool]], lo: int, hi: int, *,
-                    probes_per_round: int = 1) -> SearchResult:
-    """Smallest ``s`` in ``[lo, hi]`` with ``oracle([s]) == [True]``, for a monotone oracle.
+def bisect_min_sizes(oracle: Callable[[list[list[int]]], Sequence[Sequence[bool]]], lo: int, hi: int,
+                     num_problems: int, *, probes_per_round: int = 1) -> list[SearchResult]:
+    """k-section for several monotone problems in lockstep (one oracle call per round for all).
 
-    Invariant: every size ``<= fail`` failed (or is below ``lo``) and size ``ok`` succeeded. The
-    first round probes ``hi`` (and ``probes_per_round - 1`` sizes evenly inside ``[lo, hi)``); each
-    later round probes ``k = probes_per_round`` sizes evenly inside ``(fail, ok)`` and keeps the
-    sub-interval where success starts, so it takes ``ceil(log_{k+1}(hi - lo + 1)) + 1`` rounds.
+    For problem ``j`` finds the smallest ``s`` in ``[lo, hi]`` with success. Round 1 probes ``hi``
+    and ``k - 1`` sizes evenly inside ``[lo, hi)``; each later round probes ``k`` sizes evenly
+    inside the open interval ``(fail_j, ok_j)`` where ``fail_j`` is the largest failing and
+    ``ok_j`` the smallest succeeding size so far; the interval shrinks by about ``k + 1`` per
+    round (``k = 1``: bisection), so about ``log_{k+1}(hi - lo + 1) + 1`` rounds. Every call
+    asks exactly ``k`` sizes per problem (finished problems repeat a probed size) so the
+    oracle's batch shape never changes (one compiled program).
 
     Args:
-      oracle: ``oracle(sizes) -> successes``, evaluated on a whole round at once (in parallel).
+      oracle: ``oracle(sizes_per_problem) -> successes_per_problem``.
       lo: smallest size.
       hi: largest size.
-      probes_per_round: sizes per oracle call (1 = plain bisection).
+      num_problems: number of independent problems.
+      probes_per_round: k, sizes per problem per round.
 
     Returns:
-      A :class:`SearchResult`.
+      One :class:`SearchResult` per problem.
     """
     if lo > hi:
-        raise ValueError(f"bisect_min_size: lo={lo} must be <= hi={hi}")
+        raise ValueError(f"bisect_min_sizes: lo={lo} must be <= hi={hi}")
     if probes_per_round < 1:
-        raise ValueError(f"bisect_min_size: probes_per_round must be >= 1, got {probes_per_round}")
-    probes: dict[int, bool] = {}
+        raise ValueError(f"bisect_min_sizes: probes_per_round must be >= 1, got {probes_per_round}")
+    k = probes_per_round
+    probes: list[dict[int, bool]] = [{} for _ in range(num_problems)]
 
-    def ask(sizes: list[int]) -> None:
-        sizes = sorted(set(sizes) - set(probes))
-        if sizes:
-            for s, ok in zip(sizes, oracle(sizes)):
-                probes[s] = bool(ok)
-
-    def inner(a: int, b: int, k: int) -> list[int]:
-        """k sizes evenly inside the open interval (a, b)."""
+    def inner(a: int, b: int, count: int) -> list[int]:
         gap = b - a - 1
-        if gap <= 0:
+        if gap <= 0 or count <= 0:
             return []
-        if gap <= k:
+        if gap <= count:
             return list(range(a + 1, b))
-        return sorted({a + round((i + 1) * (b - a) / (k + 1)) for i in range(k)})
+        return sorted({a + round((i + 1) * (b - a) / (count + 1)) for i in range(count)})
 
-    rounds = 1
-    ask([hi] + inner(lo - 1, hi, probes_per_round - 1))
-    if not probes[hi]:
-        return SearchResult(None, probes, rounds)
-    fail, ok = lo - 1, hi
-    while True:
-        fail = max([s for s, v in probes.items() if not v and s < ok] + [fail])
-        ok = min(s for s, v in probes.items() if v and s > fail)
-        sizes = inner(fail, ok, probes_per_round)
-        if not sizes:
-            return SearchResult(ok, probes, rounds)
-        ask(sizes)
+    def bracket(p: dict[int, bool]) -> tuple[int, int | None]:
+        ok = min([s for s, v in p.items() if v], default=None)
+        if ok is None:
+            return hi, None
+        fail = max([s for s, v in p.items() if not v and s < ok], default=lo - 1)
+        return fail, ok
+
+    proposals = [sorted({hi, *inner(lo - 1, hi, k - 1)}) for _ in range(num_problems)]
+    rounds = 0
+    while any(proposals):
+        padded = []
+        for sizes, p in zip(proposals, probes):
+            base = sizes if sizes else [bracket(p)[1] or hi]
+            padded.append((base + base[-1:] * k)[:k])
+        results = oracle(padded)
         rounds += 1
+        for j, (sizes, res) in enumerate(zip(padded, results)):
+            for s, ok in zip(sizes, res):
+                probes[j].setdefault(int(s), bool(ok))
+        proposals = []
+        for p in probes:
+            fail, ok = bracket(p)
+            proposals.append([] if ok is None else [s for s in inner(fail, ok, k) if s not in p])
+    return [SearchResult(bracket(p)[1], dict(sorted(p.items())), rounds) for p in probes]
 
 
-def model_config(dataset: MemorizeDataset, cfg: CapacityConfig) -> TransformerConfig:
+def bisect_min_size(oracle: Callable[[list[int]], Sequence[bool]], lo: int, hi: int, *,
+                    probes_per_round: int = 1) -> SearchResult:
+    """Smallest ``s`` in ``[lo, hi]`` with ``oracle([s])[0]`` true, for a monotone oracle.
+
+    Single-problem form of :func:`bisect_min_sizes`; ``min_size`` is None when ``hi`` fails.
+    """
+    return bisect_min_sizes(lambda sizes: [oracle(sizes[0])], lo, hi, 1,
+                            probes_per_round=probes_per_round)[0]
+
+
+class PaddedData(NamedTuple):
+    """Several data sets stacked to one shape so one compiled program trains them all.
+
+    Sequences are left-padded to ``seq_len`` with a PAD token whose embedding row, like the
+    positional rows of padded positions, is masked to zero: a pad contributes a zero vector
+    (a zero-value attention sink) and no parameters. Rows beyond a data set's N and unlabelled
+    positions get weight 0 in the loss and are ignored by the accuracy.
+
+    Attributes:
+      tokens: int32 ``(P, N_max, n_max)``.
+      labels: int32 ``(P, N_max, n_max)``.
+      weights: float32 ``(P, N_max, n_max)``, 1 at labelled positions of real rows.
+      vocab: int32 ``(P,)`` true vocabulary sizes.
+      seq_len: int32 ``(P,)`` true sequence lengths.
+      classes: int32 ``(P,)`` true class counts.
+    """
+
+    tokens: np.ndarray
+    labels: np.ndarray
+    weights: np.ndarray
+    vocab: np.ndarray
+    seq_len: np.ndarray
+    classes: np.ndarray
+
+
+def pad_datasets(datasets: Sequence[MemorizeDataset]) -> tuple[PaddedData, int, int]:
+    """Stack data sets into :class:`PaddedData`; also returns ``(vocab_max, classes_max)``."""
+    if not datasets:
+        raise ValueError("pad_datasets: give at least one data set")
+    n_rows = max(d.num_sequences for d in datasets)
+    n_max = max(d.seq_len for d in datasets)
+    v_max = max(d.vocab_size for d in datasets)
+    c_max = max(d.num_classes for d in datasets)
+    P = len(datasets)
+    tokens = np.full((P, n_rows, n_max), v_max, np.int32)           # PAD id = v_max
+    labels = np.zeros((P, n_rows, n_max), np.int32)
+    weights = np.zeros((P, n_rows, n_max), np.float32)
+    for j, d in enumerate(datasets):
+        N, n = d.tokens.shape
+        tokens[j, :N, n_max - n:] = d.tokens
+        if d.setting is Setting.NEXT_TOKEN:
+            labels[j, :N, -1] = d.labels
+            weights[j, :N, -1] = 1.0
+        else:
+            labels[j, :N, n_max - n:] = d.labels
+            weights[j, :N, n_max - n:] = 1.0
+    meta = [np.asarray([getattr(d, a) for d in datasets], np.int32) for a in ("vocab_size", "seq_len", "num_classes")]
+    return PaddedData(tokens, labels, weights, *meta), v_max, c_max
+
+
+def model_config(vocab_max: int, seq_len: int, classes_max: int, cfg: CapacityConfig) -> TransformerConfig:
     """The largest model of the family (masks carve the smaller ones out of it).
 
-    One-head transformer, learned positions (``max_len = n``), RMS norm, GELU FFN of width
-    ``ff_ratio * d_model``, an unembedding to the C classes; causal for next-token (the label is
-    read at the last position, which sees the whole sequence), bidirectional for seq2seq (a label
-    per token that may depend on the whole sequence, as in arXiv 2409.17677 Section 5).
+    One-head bidirectional transformer (for next-token data the label is read at the last
+    position, which sees the whole sequence either way), learned positions, RMS norm, GELU FFN of
+    width ``ff_ratio * d_model``, unembedding to the classes; one extra token id for PAD.
     """
     width = cfg.max_size if cfg.axis is SizeAxis.WIDTH else cfg.width
     depth = cfg.depth if cfg.axis is SizeAxis.WIDTH else cfg.max_size
     return TransformerConfig(
-        vocab_size=dataset.vocab_size, d_model=width, n_layers=depth, n_heads=1, d_ff=cfg.ff_ratio * width,
-        max_len=dataset.seq_len, pos_encoding=PosEncoding.LEARNED, attention=AttentionKind.SOFTMAX,
-        norm=NormKind.RMS, causal=dataset.setting is Setting.NEXT_TOKEN, out_dim=dataset.num_classes,
-        embed_scale=1.0)
+        vocab_size=vocab_max + 1, d_model=width, n_layers=depth, n_heads=1, d_ff=cfg.ff_ratio * width,
+        max_len=seq_len, pos_encoding=PosEncoding.LEARNED, attention=AttentionKind.SOFTMAX,
+        norm=NormKind.RMS, causal=False, out_dim=classes_max, embed_scale=1.0)
 
 
 def _dim_mask(n: int, active: jax.Array) -> jax.Array:
     return (jnp.arange(n) < active).astype(jnp.float32)
 
 
-def size_mask(params: dict, model: TransformerConfig, cfg: CapacityConfig, size: jax.Array) -> dict:
-    """0/1 mask (same tree as ``params``) selecting the model of ``size`` inside the largest one.
+def size_mask(params: dict, model: TransformerConfig, cfg: CapacityConfig, size: jax.Array,
+              vocab: jax.Array, seq_len: jax.Array, classes: jax.Array) -> dict:
+    """0/1 mask (same tree as ``params``) selecting one model of the family inside the largest.
 
     WIDTH ``w``: residual dims ``< w`` of every matrix, FFN hidden units ``< ff_ratio * w``, head
     dims ``< w``. DEPTH ``l``: every parameter of blocks ``>= l`` is zero, so those blocks add
-    nothing to the residual stream (exactly an ``l``-block model). ``size`` may be traced.
+    nothing to the residual stream (exactly an ``l``-block model). Always: token rows ``< vocab``
+    (PAD and unused ids masked), the last ``seq_len`` positional rows, unembedding columns
+    ``< classes``. All arguments may be traced.
     """
     d_model, d_ff, depth = model.d_model, model.d_ff, model.n_layers
     if cfg.axis is SizeAxis.WIDTH:
-        m = _dim_mask(d_model, size)
-        mf = _dim_mask(d_ff, cfg.ff_ratio * size)
-        blocks = jnp.ones((depth,))
+        m, mf, blocks = _dim_mask(d_model, size), _dim_mask(d_ff, cfg.ff_ratio * size), jnp.ones((depth,))
     else:
-        m, mf = jnp.ones((d_model,)), jnp.ones((d_ff,))
-        blocks = _dim_mask(depth, size)
+        m, mf, blocks = jnp.ones((d_model,)), jnp.ones((d_ff,)), _dim_mask(depth, size)
+    rows_tok = _dim_mask(model.vocab_size, vocab)
+    rows_pos = 1.0 - _dim_mask(model.max_len, model.max_len - seq_len)
+    cols_out = _dim_mask(model.output_dim, classes)
     layers = []
     for li, layer in enumerate(params["layers"]):
         on = blocks[li]
@@ -249,28 +323,23 @@ def size_mask(params: dict, model: TransformerConfig, cfg: CapacityConfig, size:
             entry["ffn"] = {"w1": on * m[:, None] * mf[None, :], "b1": on * mf,
                             "w2": on * mf[:, None] * m[None, :], "b2": on * m}
         layers.append(entry)
-    mask = {"embed": {"tokens": jnp.broadcast_to(m[None, :], params["embed"]["tokens"].shape),
-                      "pos": jnp.broadcast_to(m[None, :], params["embed"]["pos"].shape)},
-            "layers": layers, "final_norm": {"scale": m},
-            "unembed": jnp.broadcast_to(m[:, None], params["unembed"].shape)}
-    return mask
+    return {"embed": {"tokens": rows_tok[:, None] * m[None, :], "pos": rows_pos[:, None] * m[None, :]},
+            "layers": layers, "final_norm": {"scale": m}, "unembed": m[:, None] * cols_out[None, :]}
 
 
 def _init_for_size(params: dict, mask: dict, model: TransformerConfig, size: jax.Array,
                    cfg: CapacityConfig) -> dict:
     """Masked initial parameters whose function equals the size-``size`` model's at init.
 
-    RMS norm over the padded width divides by ``sqrt(mean over D_max)``, i.e. by
-    ``sqrt(w / D_max)`` times the width-``w`` RMS; starting the norm scales at ``sqrt(w / D_max)``
-    makes the masked model equal the width-``w`` one (the scale is trained, so the function class
-    is identical). Attention logits are divided by ``sqrt(D_max)`` instead of ``sqrt(w)``; the
-    query weights start scaled by ``sqrt(D_max / w)`` to compensate.
+    RMS norm over the padded width divides by ``sqrt(w / D_max)`` times the width-``w`` RMS;
+    starting the norm scales at ``sqrt(w / D_max)`` makes the masked model equal the width-``w``
+    one (the scale is trained, so the function class is identical). Attention logits are divided
+    by ``sqrt(D_max)`` instead of ``sqrt(w)``; query weights start scaled by ``sqrt(D_max / w)``.
     """
     masked = jax.tree_util.tree_map(lambda p, k: p * k, params, mask)
     if cfg.axis is not SizeAxis.WIDTH:
         return masked
-    width = jnp.asarray(size, jnp.float32)
-    ratio = jnp.sqrt(width / model.d_model)
+    ratio = jnp.sqrt(jnp.asarray(size, jnp.float32) / model.d_model)
 
     def fix(path, leaf):
         names = [getattr(p, "key", None) for p in path]
@@ -284,89 +353,124 @@ def _init_for_size(params: dict, mask: dict, model: TransformerConfig, size: jax
 
 
 def parameter_count(dataset: MemorizeDataset, cfg: CapacityConfig, size: int) -> int:
-    """Parameters of the size-``size`` model of the family (ones in :func:`size_mask`)."""
-    model = model_config(dataset, cfg)
-    params = jax.eval_shape(lambda k: init_transformer(k, model), jax.random.PRNGKey(0))
-    mask = size_mask(jax.tree_util.tree_map(lambda s: jnp.zeros(s.shape), params), model, cfg, jnp.asarray(size))
-    return int(sum(float(jnp.sum(x)) for x in jax.tree_util.tree_leaves(mask)))
+    """Parameters of the size-``size`` model of the family for ``dataset`` (ones in :func:`size_mask`).
 
-
-def _loss_and_accuracy(params: dict, mask: dict, tokens: jax.Array, labels: jax.Array,
-                       model: TransformerConfig, setting: Setting) -> tuple[jax.Array, jax.Array]:
-    p = jax.tree_util.tree_map(lambda a, k: a * k, params, mask)
-    logits = apply_transformer(p, tokens, model)                  # (N, n, C)
-    if setting is Setting.NEXT_TOKEN:
-        logits = logits[:, -1, :]
-    loss = optax.softmax_cross_entropy_with_integer_labels(logits, labels).mean()
-    accuracy = jnp.mean((jnp.argmax(logits, axis=-1) == labels).astype(jnp.float32))
-    return loss, accuracy
-
-
-def memorization_oracle(key: jax.Array, dataset: MemorizeDataset, cfg: CapacityConfig
-                        ) -> Callable[[list[int]], dict[str, np.ndarray]]:
-    """``train_sizes(sizes) -> {"accuracy", "loss"}`` arrays of shape ``(len(sizes), num_seeds)``.
-
-    Each cell trains the masked model of one size from one seed with Adam (5% warm-up, then
-    constant), full batch, cross-entropy on the labelled positions, for ``num_steps`` steps via
-    ``jaxml.train.train_pure``; cells run in parallel through ``jaxml.experiment.sweep``. Seed
-    ``s`` uses the same key for every size (common random numbers).
+    Width ``w``, depth ``L``, FFN ratio ``r``, vocabulary V, length n, classes C:
+    ``(V + n + C) w + L (4 w^2 + 2 r w^2 + r w + 3 w) + w`` (embeddings, positions, unembedding;
+    per block two RMS scales, four attention matrices, the FFN with biases; the final RMS scale).
     """
-    from jaxml.experiment.sweep import sweep
+    if cfg.axis is SizeAxis.WIDTH:
+        w, depth = int(size), cfg.depth
+    else:
+        w, depth = cfg.width, int(size)
+    r = cfg.ff_ratio
+    block = 4 * w * w + 2 * r * w * w + r * w + 3 * w
+    return (dataset.vocab_size + dataset.seq_len + dataset.num_classes) * w + depth * block + w
 
-    model = model_config(dataset, cfg)
-    tokens = jnp.asarray(dataset.tokens)
-    labels = jnp.asarray(dataset.labels)
+
+def _loss_and_accuracy(params: dict, mask: dict, tokens: jax.Array, labels: jax.Array, weights: jax.Array,
+                       classes: jax.Array, model: TransformerConfig) -> tuple[jax.Array, jax.Array]:
+    """Weighted cross-entropy and the fraction of labelled positions predicted right."""
+    p = jax.tree_util.tree_map(lambda a, k: a * k, params, mask)
+    logits = apply_transformer(p, tokens, model)                            # (N, n, C_max)
+    invalid = jnp.arange(model.output_dim) >= classes                       # classes beyond C
+    logits = jnp.where(invalid[None, None, :], -1e9, logits)
+    ce = optax.softmax_cross_entropy_with_integer_labels(logits, labels)
+    total = jnp.sum(weights)
+    loss = jnp.sum(ce * weights) / total
+    correct = (jnp.argmax(logits, axis=-1) == labels).astype(jnp.float32)
+    return loss, jnp.sum(correct * weights) / total
+
+
+def make_trainer(data: PaddedData, vocab_max: int, classes_max: int, cfg: CapacityConfig
+                 ) -> Callable[[jax.Array, np.ndarray, np.ndarray], dict[str, np.ndarray]]:
+    """``run(key, sizes, problem) -> {"accuracy", "loss"}`` for flat cell arrays, compiled once.
+
+    Cell ``c`` trains the masked size-``sizes[c]`` model on data set ``problem[c]`` of ``data``
+    from seed key ``fold_in(key, c_seed)`` with Adam (5% warm-up, then constant), full batch, for
+    ``num_steps`` steps through ``jaxml.train.train_pure`` (the exact step of
+    ``jaxml.train.train``), and returns the final training accuracy and loss. Cells are vmapped
+    in one ``jit``; the function is cached, so a search with a fixed number of cells per round
+    compiles once. (``jaxml.experiment.sweep`` builds a new ``jit`` per call, i.e. recompiles
+    every search round; hence this dedicated, cached program.)
+    """
+    model = model_config(vocab_max, data.tokens.shape[-1], classes_max, cfg)
     warmup = max(1, cfg.num_steps // 20)
     schedule = optax.join_schedules([optax.linear_schedule(0.0, cfg.learning_rate, warmup),
                                      optax.constant_schedule(cfg.learning_rate)], [warmup])
     optimizer = optax.adam(schedule)
+    stacked = jax.tree_util.tree_map(jnp.asarray, data)
 
-    def cell(key: jax.Array, size: jax.Array) -> dict[str, jax.Array]:
+    def cell(key: jax.Array, size: jax.Array, problem: jax.Array, d: PaddedData) -> dict[str, jax.Array]:
+        tokens, labels, weights = d.tokens[problem], d.labels[problem], d.weights[problem]
         k_init, k_train = jax.random.split(key)
         params = init_transformer(k_init, model)
-        mask = size_mask(params, model, cfg, size)
+        mask = size_mask(params, model, cfg, size, d.vocab[problem], d.seq_len[problem], d.classes[problem])
         params = _init_for_size(params, mask, model, size, cfg)
 
         def loss_fn(p, batch, _key):
-            loss, acc = _loss_and_accuracy(p, mask, batch[0], batch[1], model, dataset.setting)
+            loss, acc = _loss_and_accuracy(p, mask, *batch, d.classes[problem], model)
             return loss, {"accuracy": acc}
 
-        state, _ = train_pure(loss_fn, params, optimizer, data=(tokens, labels),
+        state, _ = train_pure(loss_fn, params, optimizer, data=(tokens, labels, weights),
                               num_steps=cfg.num_steps, key=k_train)
-        loss, acc = _loss_and_accuracy(state.params, mask, tokens, labels, model, dataset.setting)
+        loss, acc = _loss_and_accuracy(state.params, mask, tokens, labels, weights, d.classes[problem], model)
         return {"accuracy": acc, "loss": loss}
 
-    def train_sizes(sizes: list[int]) -> dict[str, np.ndarray]:
-        return sweep(cell, {"size": [int(s) for s in sizes]}, seeds=cfg.num_seeds, key=key)
+    compiled = jax.jit(jax.vmap(cell, in_axes=(0, 0, 0, None)))
 
-    return train_sizes
+    def run(keys: jax.Array, sizes: np.ndarray, problems: np.ndarray) -> dict[str, np.ndarray]:
+        out = compiled(keys, jnp.asarray(sizes, jnp.int32), jnp.asarray(problems, jnp.int32), stacked)
+        return jax.tree_util.tree_map(np.asarray, jax.device_get(out))
+
+    return run
 
 
-def capacity_search(key: jax.Array, dataset: MemorizeDataset, cfg: CapacityConfig) -> CapacityResult:
-    """Smallest size (and its parameter count) whose trained model memorises ``dataset``.
+def capacity_search(key: jax.Array, datasets: Sequence[MemorizeDataset], cfg: CapacityConfig
+                    ) -> list[CapacityResult]:
+    """Smallest size (and parameter count) whose trained model memorises each data set.
+
+    All data sets are searched in lockstep (:func:`bisect_min_sizes`): each round trains
+    ``len(datasets) x probes_per_round x num_seeds`` models in one vmapped, compiled call.
+    A size memorises a data set when at least ``min_successes`` seeds reach 100% training
+    accuracy at the end of the step budget.
 
     Args:
-      key: PRNG key (seeds are ``fold_in(key, s)``).
-      dataset: the data set to memorise.
+      key: PRNG key; seed ``s`` uses ``fold_in(key, s)`` for every size and data set.
+      datasets: data sets (any mix of settings, lengths, vocabularies).
       cfg: :class:`CapacityConfig`.
 
     Returns:
-      :class:`CapacityResult` with every probe's success fraction and best accuracy.
+      One :class:`CapacityResult` per data set.
     """
-    train_sizes = memorization_oracle(key, dataset, cfg)
-    fractions: dict[int, float] = {}
-    best: dict[int, float] = {}
+    data, v_max, c_max = pad_datasets(datasets)
+    run = make_trainer(data, v_max, c_max, cfg)
+    P, S = len(datasets), cfg.num_seeds
+    seed_keys = jnp.stack([jax.random.fold_in(key, s) for s in range(S)])
+    fractions: list[dict[int, float]] = [{} for _ in range(P)]
+    best: list[dict[int, float]] = [{} for _ in range(P)]
 
-    def oracle(sizes: list[int]) -> list[bool]:
-        out = train_sizes(sizes)
-        memorised = np.asarray(out["accuracy"]) >= 1.0 - 0.5 / dataset.num_labels
-        for s, row, acc in zip(sizes, memorised, np.asarray(out["accuracy"])):
-            fractions[s] = float(row.mean())
-            best[s] = float(acc.max())
-        return [int(row.sum()) >= cfg.min_successes for row in memorised]
+    def oracle(sizes: list[list[int]]) -> list[list[bool]]:
+        k = len(sizes[0])
+        flat_sizes = np.repeat(np.asarray(sizes, np.int32).reshape(-1), S)
+        flat_problems = np.repeat(np.arange(P, dtype=np.int32), k * S)
+        keys = jnp.tile(seed_keys, (P * k, 1))
+        acc = run(keys, flat_sizes, flat_problems)["accuracy"].reshape(P, k, S)
+        out = []
+        for j in range(P):
+            row = []
+            for i, s in enumerate(sizes[j]):
+                memorised = acc[j, i] >= 1.0 - 0.5 / datasets[j].num_labels
+                fractions[j][s] = float(memorised.mean())
+                best[j][s] = float(acc[j, i].max())
+                row.append(int(memorised.sum()) >= cfg.min_successes)
+            out.append(row)
+        return out
 
-    search = bisect_min_size(oracle, cfg.min_size, cfg.max_size, probes_per_round=cfg.probes_per_round)
-    params = None if search.min_size is None else parameter_count(dataset, cfg, search.min_size)
-    return CapacityResult(search.min_size, params, dict(sorted(fractions.items())),
-                          dict(sorted(best.items())), search.rounds)
-
+    searches = bisect_min_sizes(oracle, cfg.min_size, cfg.max_size, P, probes_per_round=cfg.probes_per_round)
+    results = []
+    for j, (d, s) in enumerate(zip(datasets, searches)):
+        params = None if s.min_size is None else parameter_count(d, cfg, s.min_size)
+        results.append(CapacityResult(s.min_size, params, dict(sorted(fractions[j].items())),
+                                      dict(sorted(best[j].items())), s.rounds))
+    return results
