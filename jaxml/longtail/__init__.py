@@ -12,7 +12,8 @@ Boundary Adjustment", ICLR 2025 (arXiv 2409.17582).
   Few accuracy;
 * :mod:`~jaxml.longtail.tuning`: gamma search on a balanced validation split;
 * :mod:`~jaxml.longtail.simulation`: synthetic collapsed features with spread ``∝ n_k**-1/2``;
-* :mod:`~jaxml.longtail.models`: MLP / CNN / ResNet feature extractors for the ETF head.
+* :mod:`~jaxml.longtail.models`: MLP / CNN / ResNet feature extractors for the ETF head;
+* :mod:`~jaxml.longtail.recipe`: the neural-collapse training recipe (loss, optimiser, batches).
 """
 
 from jaxml.longtail.adjust import (
@@ -52,7 +53,15 @@ from jaxml.longtail.imbalance import (
 )
 from jaxml.longtail.models import Backbone, BackboneConfig, apply_backbone, init_backbone
 from jaxml.longtail.simulation import class_spreads, sample_collapsed_features
-from jaxml.longtail.tuning import GammaSearch, accuracy_curve, predict_batched, tune_gamma
+from jaxml.longtail.recipe import NCRecipe, augment_crop_flip, batch_sampler, batched_features, nc_loss_fn, nc_optimizer
+from jaxml.longtail.tuning import (
+    GammaSearch,
+    MethodEvaluation,
+    accuracy_curve,
+    evaluate_methods,
+    predict_batched,
+    tune_gamma,
+)
 
 __all__ = [
     "AdjustMethod", "additive_adjust", "adjust", "check_pairwise_angles", "etf_angle",
@@ -64,5 +73,6 @@ __all__ = [
     "longtail_split", "per_class_accuracy", "shot_groups",
     "Backbone", "BackboneConfig", "apply_backbone", "init_backbone",
     "class_spreads", "sample_collapsed_features",
-    "GammaSearch", "accuracy_curve", "predict_batched", "tune_gamma",
+    "NCRecipe", "augment_crop_flip", "batch_sampler", "batched_features", "nc_loss_fn", "nc_optimizer",
+    "GammaSearch", "MethodEvaluation", "accuracy_curve", "evaluate_methods", "predict_batched", "tune_gamma",
 ]

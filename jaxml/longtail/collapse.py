@@ -13,6 +13,8 @@ Conventions: features ``(N, d)``, labels ``(N,)`` int in ``[0, K)``, classifier 
 
 from __future__ import annotations
 
+import functools
+
 import jax
 import jax.numpy as jnp
 
@@ -58,6 +60,11 @@ def simplex_etf(key: jax.Array | None, num_classes: int, dim: int) -> jax.Array:
         raise ValueError(f"a simplex ETF needs num_classes >= 2, got {k}")
     if dim < k - 1:
         raise ValueError(f"a simplex ETF for {k} classes needs feature dim >= {k - 1}, got dim={dim}")
+    return _simplex_etf(key, k, dim)
+
+
+@functools.partial(jax.jit, static_argnums=(1, 2))
+def _simplex_etf(key: jax.Array | None, k: int, dim: int) -> jax.Array:
     centering = jnp.eye(k) - jnp.ones((k, k)) / k
     # Orthonormal basis of 1-perp: the top K-1 eigenvectors of the centring projector.
     _, vecs = jnp.linalg.eigh(centering)
@@ -80,6 +87,7 @@ def feature_norm_penalty(features: jax.Array, strength: float) -> jax.Array:
     return 0.5 * strength * jnp.mean(jnp.sum(features**2, axis=-1))
 
 
+@functools.partial(jax.jit, static_argnames="num_classes")
 def class_means(features: jax.Array, labels: jax.Array, num_classes: int) -> tuple[jax.Array, jax.Array]:
     """Class means ``m_k`` and counts.
 
@@ -92,12 +100,14 @@ def class_means(features: jax.Array, labels: jax.Array, num_classes: int) -> tup
     return sums / jnp.maximum(counts, 1.0)[:, None], counts
 
 
+@functools.partial(jax.jit, static_argnames="num_classes")
 def class_mean_norms(features: jax.Array, labels: jax.Array, num_classes: int) -> jax.Array:
     """Norms ``||m_k||`` of the (uncentred) class-mean features, used by the 1vs1 adjuster."""
     means, _ = class_means(features, labels, num_classes)
     return jnp.linalg.norm(means, axis=-1)
 
 
+@functools.partial(jax.jit, static_argnames="num_classes")
 def nc1_within_class(features: jax.Array, labels: jax.Array, num_classes: int) -> jax.Array:
     """NC1 ``= tr(Sigma_W Sigma_B^+) / K`` (arXiv 2008.08186, sec. 3).
 
@@ -120,6 +130,7 @@ def _normalised_centred_means(features, labels, num_classes):
     return means - jnp.mean(means, axis=0, keepdims=True)
 
 
+@functools.partial(jax.jit, static_argnames="num_classes")
 def nc2_etf_distance(features: jax.Array, labels: jax.Array, num_classes: int) -> jax.Array:
     """NC2 ``|| M M^T / ||M M^T||_F - (I - 11^T/K) / sqrt(K-1) ||_F`` (arXiv 2008.08186, Fig. 6).
 
@@ -132,6 +143,7 @@ def nc2_etf_distance(features: jax.Array, labels: jax.Array, num_classes: int) -
     return jnp.linalg.norm(gram / jnp.linalg.norm(gram) - target)
 
 
+@jax.jit
 def nc3_alignment(features: jax.Array, labels: jax.Array, classifier: jax.Array) -> jax.Array:
     """NC3 ``|| W^T/||W||_F - M/||M||_F ||_F`` with ``M`` the centred class means (arXiv 2008.08186).
 
@@ -146,6 +158,7 @@ def nc3_alignment(features: jax.Array, labels: jax.Array, classifier: jax.Array)
     return jnp.linalg.norm(w / jnp.linalg.norm(w) - mc / jnp.linalg.norm(mc))
 
 
+@jax.jit
 def collapse_metrics(
     features: jax.Array, labels: jax.Array, classifier: jax.Array
 ) -> dict[str, jax.Array]:

@@ -9,6 +9,7 @@ Many (``n_k > many``), Medium, Few (``n_k < few``); CIFAR-100-LT uses ``many = 1
 
 from __future__ import annotations
 
+import functools
 from typing import NamedTuple
 
 import jax
@@ -175,6 +176,7 @@ def shot_groups(class_counts: np.ndarray, many: float, few: float) -> dict[str, 
     }
 
 
+@functools.partial(jax.jit, static_argnames="num_classes")
 def per_class_accuracy(predictions: jax.Array, labels: jax.Array, num_classes: int) -> jax.Array:
     """Per-class recall ``acc_k = mean_{i: y_i = k} 1[yhat_i = k]`` (NaN for a class absent from labels)."""
     onehot = jax.nn.one_hot(labels, num_classes)

@@ -14,6 +14,8 @@ the same ETF as the fixed classifier. ``power = 1/2`` is the theory's rate.
 
 from __future__ import annotations
 
+import functools
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -61,7 +63,15 @@ def sample_collapsed_features(
     if samples_per_class < 1:
         raise ValueError(f"samples_per_class must be >= 1, got {samples_per_class}")
     norms = jnp.ones((num_classes,)) if mean_norms is None else jnp.asarray(mean_norms, jnp.float32)
-    sigma = class_spreads(counts, spread, power)
+    if spread < 0:
+        raise ValueError(f"spread must be >= 0, got {spread}")
+    return _sample(key, etf, jnp.asarray(counts, jnp.float32), norms, spread, power, samples_per_class)
+
+
+@functools.partial(jax.jit, static_argnums=(6,))
+def _sample(key, etf, counts, norms, spread, power, samples_per_class):
+    dim, num_classes = etf.shape
+    sigma = spread * (counts / jnp.max(counts)) ** (-power)
     labels = jnp.repeat(jnp.arange(num_classes), samples_per_class)
     noise = jax.random.normal(key, (labels.shape[0], dim)) / jnp.sqrt(dim)
     means = (etf * norms[None, :]).T  # (K, d)
