@@ -92,11 +92,16 @@ def dense_init(key: jax.Array, d_in: int, d_out: int, *, bias: bool = True,
     return p
 
 
+def _last_axis(v: jax.Array, x: jax.Array) -> jax.Array:
+    """Reshape a (d,) vector to broadcast explicitly against ``x`` (..., d)."""
+    return jnp.reshape(v, (1,) * (x.ndim - 1) + (-1,))
+
+
 def dense(params: Params, x: jax.Array) -> jax.Array:
     """Apply ``y = x W + b`` over the last axis of ``x``."""
     y = x @ params["w"]
     if "b" in params:
-        y = y + params["b"]
+        y = y + _last_axis(params["b"], y)
     return y
 
 
@@ -130,7 +135,7 @@ def layer_norm(params: Params, x: jax.Array, eps: float = 1e-5) -> jax.Array:
     """LayerNorm over the last axis: ``(x - mu) / sqrt(sigma^2 + eps) * scale + bias``."""
     mu = jnp.mean(x, axis=-1, keepdims=True)
     var = jnp.mean(jnp.square(x - mu), axis=-1, keepdims=True)
-    return (x - mu) * jax.lax.rsqrt(var + eps) * params["scale"] + params["bias"]
+    return (x - mu) * jax.lax.rsqrt(var + eps) * _last_axis(params["scale"], x) + _last_axis(params["bias"], x)
 
 
 def rms_norm_init(d: int) -> Params:
@@ -141,7 +146,7 @@ def rms_norm_init(d: int) -> Params:
 def rms_norm(params: Params, x: jax.Array, eps: float = 1e-6) -> jax.Array:
     """RMSNorm over the last axis: ``x / sqrt(mean(x^2) + eps) * scale``."""
     ms = jnp.mean(jnp.square(x), axis=-1, keepdims=True)
-    return x * jax.lax.rsqrt(ms + eps) * params["scale"]
+    return x * jax.lax.rsqrt(ms + eps) * _last_axis(params["scale"], x)
 
 
 def norm_init(kind: NormKind, d: int) -> Params:

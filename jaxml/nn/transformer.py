@@ -39,7 +39,8 @@ from jaxml.nn.positional import (
     sinusoidal_table,
 )
 
-__all__ = ["TransformerConfig", "init_transformer", "apply_transformer"]
+__all__ = ["TransformerConfig", "init_transformer", "apply_transformer", "embed_tokens", "attention_sublayer",
+           "ffn_sublayer", "readout"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -177,7 +178,8 @@ def init_transformer(key: jax.Array, cfg: TransformerConfig) -> dict:
     return params
 
 
-def _apply_one(params: dict, tokens: jax.Array, cfg: TransformerConfig, return_intermediates: bool):
+def embed_tokens(params: dict, tokens: jax.Array, cfg: TransformerConfig) -> jax.Array:
+    """Input stream ``h^0_t = E[x_t] (+ P[t])`` for one sequence of token ids (T,) -> (T, D)."""
     t = tokens.shape[0]
     if cfg.pos_encoding is PosEncoding.LEARNED and t > cfg.max_len:
         raise ValueError(
@@ -188,34 +190,61 @@ def _apply_one(params: dict, tokens: jax.Array, cfg: TransformerConfig, return_i
         x = x + params["embed"]["pos"][:t]
     elif cfg.pos_encoding is PosEncoding.SINUSOIDAL:
         x = x + sinusoidal_table(t, cfg.d_model)
+    return x
+
+
+def attention_sublayer(attn: dict, h: jax.Array, cfg: TransformerConfig, layer: int, *,
+                       values_from: jax.Array | None = None) -> tuple[jax.Array, jax.Array]:
+    """Multi-head attention of one layer on a normalised stream ``h`` (T, D).
+
+    ``q = h W_Q, k = h W_K, v = u W_V`` with ``u = values_from`` if given (the looped-transformer
+    quirk feeds the un-normalised stream) else ``h``; RoPE / relative bias per ``cfg``; the kind
+    of ``layer``; output ``sum_h a_h v_h W_O``.
+
+    Returns:
+      ``(out (T, D), probs (H, T, T))``.
+    """
+    t = h.shape[0]
+    u = h if values_from is None else values_from
+    q = jnp.einsum("td,dhk->thk", h, attn["wq"])
+    k = jnp.einsum("td,dhk->thk", h, attn["wk"])
+    v = jnp.einsum("td,dhk->thk", u, attn["wv"])
+    if cfg.pos_encoding is PosEncoding.ROPE:
+        positions = jnp.arange(t)
+        q, k = apply_rope(q, positions), apply_rope(k, positions)
+    bias = relative_bias(attn["rel"], t) if cfg.pos_encoding is PosEncoding.RELATIVE else None
     mask = causal_mask(t) if cfg.causal else None
-    positions = jnp.arange(t)
+    o, probs = attention(q, k, v, kind=cfg.attention_kind(layer), mask=mask, bias=bias, temperature=cfg.temperature)
+    return jnp.einsum("thk,hkd->td", o, attn["wo"]), probs
+
+
+def ffn_sublayer(ffn: dict, h: jax.Array, cfg: TransformerConfig) -> jax.Array:
+    """Position-wise FFN ``act(h W_1 + b_1) W_2 + b_2`` on (T, D)."""
+    return cfg.activation(h @ ffn["w1"] + ffn["b1"][None, :]) @ ffn["w2"] + ffn["b2"][None, :]
+
+
+def readout(params: dict, x: jax.Array, cfg: TransformerConfig) -> tuple[jax.Array, jax.Array]:
+    """``(logits, normed stream)``: final norm (if enabled) then the (tied) unembedding."""
+    hfin = norm(cfg.norm, params["final_norm"], x) if cfg.final_norm else x
+    unembed = params["embed"]["tokens"].T if cfg.tie_embeddings else params["unembed"]
+    return hfin @ unembed, hfin
+
+
+def _apply_one(params: dict, tokens: jax.Array, cfg: TransformerConfig, return_intermediates: bool):
+    x = embed_tokens(params, tokens, cfg)
     inter: dict = {"residual": [x], "attn_probs": [], "attn_out": [], "ffn_out": []}
     for li, layer in enumerate(params["layers"]):
         h = norm(cfg.norm, layer["norm1"], x)
-        a = layer["attn"]
-        q = jnp.einsum("td,dhk->thk", h, a["wq"])
-        k = jnp.einsum("td,dhk->thk", h, a["wk"])
-        v = jnp.einsum("td,dhk->thk", h, a["wv"])
-        if cfg.pos_encoding is PosEncoding.ROPE:
-            q, k = apply_rope(q, positions), apply_rope(k, positions)
-        bias = relative_bias(a["rel"], t) if cfg.pos_encoding is PosEncoding.RELATIVE else None
-        o, probs = attention(q, k, v, kind=cfg.attention_kind(li), mask=mask, bias=bias,
-                             temperature=cfg.temperature)
-        attn_out = jnp.einsum("thk,hkd->td", o, a["wo"])
+        attn_out, probs = attention_sublayer(layer["attn"], h, cfg, li)
         x = x + attn_out
         inter["attn_probs"].append(probs)
         inter["attn_out"].append(attn_out)
         if "ffn" in layer:
-            f = layer["ffn"]
-            h2 = norm(cfg.norm, layer["norm2"], x)
-            ffn_out = cfg.activation(h2 @ f["w1"] + f["b1"]) @ f["w2"] + f["b2"]
+            ffn_out = ffn_sublayer(layer["ffn"], norm(cfg.norm, layer["norm2"], x), cfg)
             x = x + ffn_out
             inter["ffn_out"].append(ffn_out)
         inter["residual"].append(x)
-    hfin = norm(cfg.norm, params["final_norm"], x) if cfg.final_norm else x
-    unembed = params["embed"]["tokens"].T if cfg.tie_embeddings else params["unembed"]
-    logits = hfin @ unembed
+    logits, hfin = readout(params, x, cfg)
     inter["final"] = hfin
     return (logits, inter) if return_intermediates else logits
 

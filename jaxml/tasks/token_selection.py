@@ -57,8 +57,9 @@ def sample_tokens(key: jax.Array, y: jax.Array, *, d: int, mu_norm: jax.Array | 
     n = y.shape[0]
     X = jax.random.normal(key, (n, T, d))
     pos = (y > 0).astype(X.dtype)
-    mu_y = mu_norm * (pos[:, None] * jax.nn.one_hot(0, d) + (1.0 - pos)[:, None] * jax.nn.one_hot(1, d))
-    mu_not_y = mu_norm * (pos[:, None] * jax.nn.one_hot(1, d) + (1.0 - pos)[:, None] * jax.nn.one_hot(0, d))
+    e1, e2 = jax.nn.one_hot(0, d)[None, :], jax.nn.one_hot(1, d)[None, :]
+    mu_y = mu_norm * (pos[:, None] * e1 + (1.0 - pos)[:, None] * e2)
+    mu_not_y = mu_norm * (pos[:, None] * e2 + (1.0 - pos)[:, None] * e1)
     X = X.at[:, 0, :].add(mu_y)
     X = X.at[:, 1, :].add(rho * mu_y)
     X = X.at[:, 2, :].add(rho * mu_not_y)
@@ -94,9 +95,10 @@ def nu_vector(d: int, mu_norm: jax.Array | float) -> jax.Array:
 
 
 def init_token_selection(key: jax.Array, d: int) -> dict:
-    """``{"W": (d, d), "p": (d,)}``: W Kaiming-uniform ``U(-sqrt(6/d), sqrt(6/d))`` (PyTorch's
-    ``kaiming_uniform_`` default gain), p = 0 as in the official code."""
-    bound = math.sqrt(6.0 / d)
+    """``{"W": (d, d), "p": (d,)}``: W ~ ``U(-1/sqrt(d), 1/sqrt(d))``, which is PyTorch's
+    ``kaiming_uniform_(W, a=sqrt(5))`` used by the official code (gain sqrt(2 / (1 + 5)) times
+    sqrt(3 / fan_in)), and p = 0."""
+    bound = 1.0 / math.sqrt(d)
     return {"W": jax.random.uniform(key, (d, d), minval=-bound, maxval=bound), "p": jnp.zeros((d,))}
 
 
