@@ -44,6 +44,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from jaxml.nn import Activation, NormKind, PosEncoding, TransformerConfig, apply_transformer
+
 __all__ = [
     "PrevTokenHead",
     "BigramMemory",
@@ -55,6 +57,8 @@ __all__ = [
     "closed_form_logits",
     "designed_prompt_in_context_logit",
     "saturation_curve",
+    "to_transformer",
+    "logit_decomposition",
 ]
 
 
@@ -378,3 +382,96 @@ def saturation_curve(repetitions: np.ndarray, length: int, values: np.ndarray, *
     r2 = 1.0 - ss_res / ss_tot if ss_tot > 0 else (1.0 if ss_res == 0 else 0.0)
     return {"beta": float(beta), "c0": float(coef[0]), "c1": float(coef[1]), "r2": float(r2),
             "fitted": fitted}
+
+
+def to_transformer(params: dict[str, jax.Array],
+                   cfg: InductionHeadConfig) -> tuple[dict, TransformerConfig]:
+    """Write the construction into the layout of :mod:`jaxml.nn.transformer`.
+
+    Two one-head layers without normalisation, ``d_head = d_model``, an identity-activation FFN
+    of width ``V`` in each layer (zero in layer 1, the bigram memory in layer 2) and an untied
+    unembedding. A bilinear ``W_QK`` becomes ``wq = sqrt(d) W_QK``, ``wk = I`` (the
+    transformer divides scores by ``sqrt(d_head)``), ``W_OV`` becomes ``wv = I``,
+    ``wo = W_OV^T``; the FFN is ``w1 = [e_1 .. e_V]``, ``w2 = W_F E^T``-rows. RPE writes
+    ``beta1`` into the relative-bias table at offset ``+1`` (the table's other entries are 0,
+    offsets clipped at ``max_len - 1``). ``apply_transformer`` then computes exactly
+    :func:`apply_induction_head`.
+
+    Returns:
+        ``(transformer_params, transformer_config)``.
+    """
+    d, v = cfg.d_model, cfg.vocab_size
+    absolute = cfg.prev_token_head is PrevTokenHead.ABSOLUTE
+    tcfg = TransformerConfig(
+        vocab_size=v, d_model=d, n_layers=2, n_heads=1, d_head=d, d_ff=v, max_len=cfg.max_len,
+        pos_encoding=PosEncoding.LEARNED if absolute else PosEncoding.RELATIVE,
+        norm=NormKind.NONE, final_norm=False, tie_embeddings=False,
+        activation=Activation.IDENTITY)
+    eye = jnp.eye(d, dtype=jnp.float32)[:, None, :]
+    root = jnp.sqrt(jnp.float32(d))
+
+    def attn(w_qk, w_ov):
+        return {"wq": root * w_qk[:, None, :], "wk": eye, "wv": eye, "wo": w_ov.T[None, :, :]}
+
+    zero = jnp.zeros((d, d), jnp.float32)
+    layer1 = {"norm1": {}, "attn": attn(params["w_qk1"] if absolute else zero, params["w_ov1"]),
+              "norm2": {}, "ffn": {"w1": jnp.zeros((d, v)), "b1": jnp.zeros((v,)),
+                                   "w2": jnp.zeros((v, d)), "b2": jnp.zeros((d,))}}
+    if not absolute:
+        table = jnp.zeros((1, 2 * cfg.max_len - 1), jnp.float32)
+        layer1["attn"]["rel"] = table.at[0, cfg.max_len - 1 + 1].set(params["rel_bias1"][1])
+    # w_ffn = sum_ij B(i,j) u_j e_i^T: hidden unit i reads e_i, writes w_ffn e_i.
+    layer2 = {"norm1": {}, "attn": attn(params["w_qk2"], params["w_ov2"]), "norm2": {},
+              "ffn": {"w1": params["embed"].T, "b1": jnp.zeros((v,)),
+                      "w2": (params["w_ffn"] @ params["embed"].T).T, "b2": jnp.zeros((d,))}}
+    if not absolute:
+        layer2["attn"]["rel"] = jnp.zeros((1, 2 * cfg.max_len - 1), jnp.float32)
+    embed = {"tokens": params["embed"]}
+    if absolute:
+        embed["pos"] = params["pos"]
+    tparams = {"embed": embed, "layers": [layer1, layer2], "final_norm": {},
+               "unembed": params["unembed"].T}
+    return tparams, tcfg
+
+
+def logit_decomposition(params: dict, cfg: TransformerConfig,
+                        tokens: jax.Array) -> dict[str, jax.Array]:
+    """Split a transformer's logits into the in-context and the pretrained-bigram term.
+
+    With no normalisation the logits are linear in the residual stream,
+    ``logits = (h^0 + sum_l attn_l + sum_l ffn_l) U``, so (Wang & Sato, arXiv 2412.11459,
+    Sec. 4, for the two-layer associative-memory transformer):
+
+    * ``in_context = attn_L U``: the last attention layer, the induction head;
+    * ``bigram = (h^0 + sum_l ffn_l) U``: the token's own embedding and the feed-forward
+      memories (the global knowledge);
+    * ``other = sum_{l < L} attn_l U``: the earlier attention layers' direct effect (the
+      previous-token head; zero for the construction).
+
+    ``in_context + bigram + other`` equals the logits exactly.
+
+    Args:
+        params: transformer parameters (trained, or from :func:`to_transformer`).
+        cfg: its configuration; must have ``norm=NormKind.NONE`` and ``final_norm=False``.
+        tokens: ``(T,)`` or ``(B, T)`` int tokens.
+
+    Returns:
+        Dict of ``(..., T, V)`` arrays ``logits``, ``in_context``, ``bigram``, ``other``.
+
+    Raises:
+        ValueError: when the configuration normalises the residual stream (the split is then
+            not linear).
+    """
+    if cfg.norm is not NormKind.NONE or cfg.final_norm:
+        raise ValueError(
+            "logit_decomposition needs a linear read-out: build the transformer with "
+            "norm=NormKind.NONE and final_norm=False"
+        )
+    logits, inter = apply_transformer(params, tokens, cfg, return_intermediates=True)
+    unembed = params["embed"]["tokens"].T if cfg.tie_embeddings else params["unembed"]
+    in_context = inter["attn_out"][-1] @ unembed
+    bigram = inter["residual"][0] @ unembed
+    for f in inter["ffn_out"]:
+        bigram = bigram + f @ unembed
+    other = logits - in_context - bigram
+    return {"logits": logits, "in_context": in_context, "bigram": bigram, "other": other}

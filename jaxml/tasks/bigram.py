@@ -55,6 +55,8 @@ __all__ = [
     "restricted_bigram",
     "designed_prompt",
     "bigram_chain",
+    "filler_bigram",
+    "plant_pairs",
     "empirical_bigram",
 ]
 
@@ -427,14 +429,50 @@ def designed_prompt(key: jax.Array, source: BigramSource, *, length: int, query:
     banned = sorted({int(query), *followers, *[int(e) for e in exclude]})
     if len(banned) >= v:
         raise ValueError("query, followers and exclude cover the whole vocabulary: no filler")
-    trans = restricted_bigram(source, banned)
-    allowed = jnp.ones((v,), bool).at[jnp.asarray(banned, jnp.int32)].set(False)
+    trans, start = filler_bigram(source, banned)
+    return plant_pairs(bigram_chain(key, trans, start, length), query, followers)
+
+
+def filler_bigram(source: BigramSource, banned: Sequence[int]) -> tuple[jax.Array, jax.Array]:
+    """Transition matrix and start distribution of a filler that never emits ``banned``.
+
+    Returns:
+        ``(restricted_bigram(source, banned), pi_u restricted to the allowed tokens)``.
+    """
+    v = source.vocab_size
+    allowed = jnp.ones((v,), bool)
+    if len(banned):
+        allowed = allowed.at[jnp.asarray(list(banned), jnp.int32)].set(False)
     start = jnp.where(allowed, source.unigram, 0.0)
-    tokens = bigram_chain(key, trans, start / jnp.sum(start), length)
+    return restricted_bigram(source, banned), start / jnp.sum(start)
+
+
+def plant_pairs(tokens: jax.Array, query: int, followers: Sequence[int]) -> jax.Array:
+    """Write ``query -> followers[i]`` pairs into ``tokens`` and end them with ``query``.
+
+    The ``r = len(followers)`` pairs go to positions ``p_i = floor((i + 1) (L - 1) / (r + 1)) - 1``
+    and ``p_i + 1`` of the last axis (see :func:`designed_prompt`); leading axes are batch axes.
+
+    Args:
+        tokens: ``(..., L)`` filler tokens.
+        query: the query token.
+        followers: static sequence of the tokens planted after ``query``.
+
+    Returns:
+        ``(..., L)`` tokens with the pairs planted and ``tokens[..., -1] == query``.
+    """
+    tokens = jnp.asarray(tokens)
+    length = tokens.shape[-1]
+    r = len(followers)
+    if length < 3 * r + 3:
+        raise ValueError(
+            f"length={length} is too short for {r} planted pairs; use length >= {3 * r + 3}"
+        )
     if r:
         pos = np.array([(i + 1) * (length - 1) // (r + 1) - 1 for i in range(r)])
-        tokens = tokens.at[pos].set(query).at[pos + 1].set(jnp.asarray(followers, jnp.int32))
-    return tokens.at[length - 1].set(query)
+        tokens = tokens.at[..., pos].set(query)
+        tokens = tokens.at[..., pos + 1].set(jnp.asarray([int(f) for f in followers], tokens.dtype))
+    return tokens.at[..., length - 1].set(query)
 
 
 @functools.partial(jax.jit, static_argnums=3)

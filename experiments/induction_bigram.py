@@ -1,0 +1,473 @@
+"""In-context information vs pretrained bigram knowledge in induction heads.
+
+Paper: Shuo Wang & Issei Sato, "Rethinking Associative Memory Mechanism in Induction Head"
+(v1: "Understanding Knowledge Hijack Mechanism in In-context Learning through Associative
+Memory"), arXiv 2412.11459, COLM 2025; setting of Bietti et al., arXiv 2306.00802.
+
+Data: the character bigram of tiny Shakespeare (65 characters, ``$JAXML_DATA``) with ``K``
+random triggers per sequence whose successor is a per-sequence output token.
+
+Claims checked (quick mode, numbers in docs/induction_bigram.md):
+  * length generalisation: two-layer transformers with RPE and with APE (frozen random
+    embeddings, unembeddings and positions) both learn induction at the training length T;
+    at 4T, RPE keeps its accuracy (within 5 points) while APE drops by >= 20 points;
+  * the hand-built associative-memory transformer (jaxml.constructions.induction_head), run
+    through jaxml.nn's transformer, equals its closed-form logits on every designed prompt
+    (max error <= 1e-4), and its argmax switches from the bigram token to the in-context token
+    exactly at the repetition count the formula predicts;
+  * designed prompts (query followed r times by a token the global bigram does not favour):
+    the trained model's in-context logit of that token follows the theory's curve
+    c0 + c1 r e^beta / (r e^beta + L - r) (R^2 >= 0.9), its bigram term for the favourite
+    stays put, and the in-context token wins ("hijacks") once it has been seen;
+  * a three-layer transformer without positional encoding learns the induction behaviour
+    (reported; claim: induction accuracy at T >= 0.5).
+
+Runtime on 2 CPU cores: smoke ~30 s, quick ~4 min, full (T = 256, d = 256, 10k steps, batch
+512 as in Bietti et al.) meant for one GPU.
+
+    jaxml run induction_bigram --mode quick
+    python experiments/induction_bigram.py --mode smoke --out /tmp/ib
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+from scipy import stats
+
+from jaxml.constructions.induction_head import (
+    BigramMemory,
+    InductionHeadConfig,
+    PrevTokenHead,
+    closed_form_logits,
+    designed_prompt_in_context_logit,
+    init_induction_head,
+    logit_decomposition,
+    saturation_curve,
+    to_transformer,
+)
+from jaxml.experiment import Claim, ExperimentConfig, Result, context, log, new_figure, param, run_script
+from jaxml.nn import Activation, NormKind, PosEncoding, TransformerConfig, apply_transformer, init_transformer
+from jaxml.tasks.bigram import (
+    BigramSource,
+    TriggerTaskConfig,
+    bigram_chain,
+    bigram_from_tinyshakespeare,
+    filler_bigram,
+    plant_pairs,
+    sample_trigger_batch,
+)
+from jaxml.train import train
+
+MODELS = ("rpe", "ape", "nope3")
+
+
+@dataclasses.dataclass(frozen=True)
+class Config(ExperimentConfig):
+    """Knobs of the induction/bigram study (defaults: quick mode)."""
+
+    seq_len: int = param(64, lo=8, hi=4096, help="training sequence length T")
+    test_multipliers: tuple = param((1, 2, 4), lo=1, hi=64, help="test lengths as multiples of T")
+    num_triggers: int = param(3, lo=1, hi=20, help="triggers per sequence K")
+    d_model: int = param(64, lo=8, hi=2048, help="residual width of the trained models")
+    d_ff: int = param(128, lo=0, hi=8192, help="FFN width of the trained models (0: attention only)")
+    n_heads: int = param(1, lo=1, hi=16, help="heads per attention layer")
+    batch_size: int = param(32, lo=1, hi=4096, help="sequences per step")
+    steps: int = param(1200, lo=1, hi=1_000_000, help="training steps of the two-layer models")
+    nope_steps: int = param(1200, lo=1, hi=1_000_000, help="training steps of the 3-layer NoPE model")
+    lr: float = param(3e-3, lo=1e-6, hi=1.0, help="Adam learning rate")
+    weight_decay: float = param(1e-4, lo=0.0, hi=1.0, help="AdamW weight decay")
+    rel_lr_mult: float = param(10.0, lo=0.0, hi=1000.0, help="learning-rate multiplier of the relative biases")
+    n_eval: int = param(128, lo=1, hi=100_000, help="evaluation sequences per length")
+    prompt_len: int = param(64, lo=16, hi=4096, help="designed-prompt length L")
+    max_repetitions: int = param(12, lo=2, hi=1000, help="largest number r of planted pairs")
+    n_queries: int = param(8, lo=1, hi=60, help="query tokens of the designed prompts")
+    prompts_per_query: int = param(4, lo=1, hi=1000, help="filler draws per (query, r)")
+    construction_beta1: float = param(20.0, lo=0.0, hi=100.0, help="construction: previous-token strength")
+    construction_beta2: float = param(2.0, lo=0.0, hi=100.0, help="construction: induction strength")
+    construction_alpha: float = param(0.5, lo=0.0, hi=100.0, help="construction: bigram-memory scale")
+    log_every: int = param(200, lo=1, hi=1_000_000, help="log interval (steps)")
+    checkpoint_every: int = param(600, lo=1, hi=1_000_000, help="checkpoint interval (steps, under the runner)")
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if 1 not in self.test_multipliers:
+            raise ValueError("config field 'test_multipliers' must contain 1 (the training length)")
+        if self.prompt_len < 3 * self.max_repetitions + 3:
+            raise ValueError(f"config field 'prompt_len' = {self.prompt_len} is too short for "
+                             f"max_repetitions={self.max_repetitions}: need >= {3 * self.max_repetitions + 3}")
+        if self.d_model % self.n_heads:
+            raise ValueError(f"config field 'd_model' = {self.d_model} must be divisible by n_heads={self.n_heads}")
+
+
+def get_config(mode: str) -> Config:
+    """smoke: tiny models and few steps; quick: T = 64, d = 64 (claims hold); full: Bietti et
+    al.'s scale (T = 256, d = 256, batch 512)."""
+    if mode == "smoke":
+        return Config(seq_len=16, test_multipliers=(1, 2), d_model=32, d_ff=32, batch_size=8, steps=20,
+                      nope_steps=20, n_eval=8, prompt_len=24, max_repetitions=4, n_queries=2,
+                      prompts_per_query=1, log_every=20, checkpoint_every=20)
+    if mode == "full":
+        return Config(seq_len=256, d_model=256, d_ff=1024, batch_size=512, steps=10_000, nope_steps=20_000,
+                      lr=1e-3, n_eval=1024, prompt_len=256, max_repetitions=40, n_queries=20,
+                      prompts_per_query=16, log_every=1000, checkpoint_every=2000)
+    return Config()
+
+
+# ----------------------------------------------------------------------------------------------
+# models and training
+
+
+def model_config(cfg: Config, model: str, vocab_size: int) -> TransformerConfig:
+    """The transformer of ``model`` in ``MODELS``: frozen N(0, 1/d) embeddings, no norms (so the
+    logits split linearly, ``logit_decomposition``), one head per layer as in Bietti et al.
+
+    APE keeps a positional table of ``max(test lengths)`` rows, of which only the first T are
+    ever seen in training (they are frozen random vectors, as in Bietti et al.); RPE clips
+    offsets at T - 1 so every test length reuses the trained biases.
+    """
+    t_max = cfg.seq_len * max(cfg.test_multipliers)
+    pe, layers, max_len = {"rpe": (PosEncoding.RELATIVE, 2, cfg.seq_len),
+                           "ape": (PosEncoding.LEARNED, 2, max(t_max, cfg.prompt_len)),
+                           "nope3": (PosEncoding.NONE, 3, max(t_max, cfg.prompt_len))}[model]
+    return TransformerConfig(vocab_size=vocab_size, d_model=cfg.d_model, n_layers=layers, n_heads=cfg.n_heads,
+                             d_ff=cfg.d_ff, max_len=max_len, pos_encoding=pe, norm=NormKind.NONE,
+                             final_norm=False, activation=Activation.GELU,
+                             embed_scale=1.0 / math.sqrt(cfg.d_model))
+
+
+def frozen_optimizer(params: dict, lr: float, weight_decay: float,
+                     rel_lr_mult: float) -> optax.GradientTransformation:
+    """AdamW on the attention/FFN weights; token/positional embeddings and unembedding frozen.
+
+    The scalar relative-position biases (``rel``) get ``rel_lr_mult`` times the learning rate
+    and no weight decay: Adam moves a parameter by about ``lr`` per step, so with the shared
+    rate a bias could not reach the ``beta1 >~ log T`` the previous-token head needs within a
+    quick run.
+    """
+    def label(path, _):
+        keys = [getattr(p, "key", None) for p in path]
+        if keys[0] in ("embed", "unembed"):
+            return "frozen"
+        return "rel" if "rel" in keys else "train"
+
+    labels = jax.tree_util.tree_map_with_path(label, params)
+    return optax.multi_transform({"train": optax.adamw(lr, weight_decay=weight_decay),
+                                  "rel": optax.adam(lr * rel_lr_mult),
+                                  "frozen": optax.set_to_zero()}, labels)
+
+
+def induction_accuracy(logits: jax.Array, batch) -> jax.Array:
+    """Argmax accuracy on the induction targets (outputs after a trigger's 2nd occurrence)."""
+    hit = (jnp.argmax(logits, axis=-1) == batch.targets) & batch.induction_mask
+    return jnp.sum(hit) / jnp.maximum(jnp.sum(batch.induction_mask), 1)
+
+
+def _loss_fn(tcfg: TransformerConfig):
+    def loss_fn(params, batch, key):
+        del key
+        logits = apply_transformer(params, batch.inputs, tcfg)
+        logp = jax.nn.log_softmax(logits, axis=-1)
+        nll = -jnp.take_along_axis(logp, batch.targets[..., None], axis=-1)[..., 0]
+        return jnp.mean(nll), {"induction_acc": induction_accuracy(logits, batch)}
+    return loss_fn
+
+
+def train_model(cfg: Config, model: str, source: BigramSource, key: jax.Array) -> tuple[dict, TransformerConfig, dict]:
+    """Train one model on trigger sequences of length T with the jaxml training loop."""
+    tcfg = model_config(cfg, model, source.vocab_size)
+    task = TriggerTaskConfig(seq_len=cfg.seq_len, num_triggers=cfg.num_triggers)
+    k_init, k_train = jax.random.split(key)
+    params = init_transformer(k_init, tcfg)
+    steps = cfg.nope_steps if model == "nope3" else cfg.steps
+    ctx = context()
+    res = train(_loss_fn(tcfg), params, frozen_optimizer(params, cfg.lr, cfg.weight_decay, cfg.rel_lr_mult),
+                data=lambda k, step: sample_trigger_batch(k, source, task, cfg.batch_size),
+                num_steps=steps, key=k_train, log_every=min(cfg.log_every, steps),
+                checkpoint_dir=ctx.checkpoint_dir(model), checkpoint_every=min(cfg.checkpoint_every, steps),
+                resume=ctx.resume, desc=model)
+    return res.state.params, tcfg, res.history
+
+
+def evaluate_lengths(cfg: Config, params: dict, tcfg: TransformerConfig, source: BigramSource,
+                     key: jax.Array) -> dict[int, dict[str, float]]:
+    """Induction accuracy and previous-token attention at every test length."""
+    out = {}
+    for mult in cfg.test_multipliers:
+        length = cfg.seq_len * mult
+        task = TriggerTaskConfig(seq_len=length, num_triggers=cfg.num_triggers)
+        batch = sample_trigger_batch(jax.random.fold_in(key, length), source, task, cfg.n_eval)
+
+        @jax.jit
+        def run(p, b):
+            logits, inter = apply_transformer(p, b.inputs, tcfg, return_intermediates=True)
+            probs = inter["attn_probs"][0]  # (B, H, T, T), layer 1
+            prev = jnp.diagonal(probs, offset=-1, axis1=-2, axis2=-1)  # (B, H, T - 1): a[t, t-1]
+            return induction_accuracy(logits, b), jnp.max(jnp.mean(prev, axis=0), axis=0)
+
+        acc, prev = run(params, batch)
+        out[length] = {"acc": float(acc), "prev_attn": np.asarray(prev)}
+    return out
+
+
+# ----------------------------------------------------------------------------------------------
+# designed prompts
+
+
+def pick_queries(source: BigramSource, n: int) -> list[tuple[int, int, int]]:
+    """``(q, b, o)``: the ``n`` most frequent tokens ``q`` with their bigram favourite
+    ``b = argmax pi(. | q)`` and an in-context token ``o``: the most frequent token that is
+    neither ``q`` nor ``b`` and that the bigram gives little mass after ``q``."""
+    uni = np.asarray(source.unigram)
+    trans = np.asarray(source.transition)
+    out = []
+    for q in np.argsort(-uni)[:n]:
+        b = int(np.argmax(trans[q]))
+        order = [int(j) for j in np.argsort(-uni) if j not in (q, b) and trans[q, j] < 0.5 * trans[q, b]]
+        out.append((int(q), b, order[0]))
+    return out
+
+
+def make_prompts(cfg: Config, source: BigramSource, queries, key: jax.Array) -> np.ndarray:
+    """Prompts ``(n_queries, R + 1, prompts_per_query, L)``: ``q -> o`` planted ``r`` times
+    into a bigram filler that avoids ``q``, ``o`` and ``b`` (``jaxml.tasks.bigram.designed_prompt``)."""
+    n_r, n_p = cfg.max_repetitions + 1, cfg.prompts_per_query
+    chains = jax.jit(jax.vmap(bigram_chain, in_axes=(0, None, None, None)), static_argnums=3)
+    out = np.zeros((len(queries), n_r, n_p, cfg.prompt_len), np.int32)
+    for i, (q, b, o) in enumerate(queries):
+        trans, start = filler_bigram(source, [q, b, o])
+        keys = jax.random.split(jax.random.fold_in(key, i), n_r * n_p)
+        fillers = chains(keys, trans, start, cfg.prompt_len).reshape(n_r, n_p, cfg.prompt_len)
+        for r in range(n_r):
+            out[i, r] = np.asarray(plant_pairs(fillers[r], q, [o] * r))
+    return out
+
+
+def prompt_logits(params: dict, tcfg: TransformerConfig, prompts: np.ndarray, queries) -> dict[str, np.ndarray]:
+    """Last-position terms for the in-context token ``o`` and the bigram favourite ``b``.
+
+    Returns arrays ``(n_queries, R + 1, prompts_per_query)``: ``ic_o, bg_o, logit_o`` (and
+    ``_b``) and ``pred_o`` / ``pred_b`` (the argmax is ``o`` / ``b``).
+    """
+    flat = prompts.reshape(-1, prompts.shape[-1])
+    dec = jax.jit(lambda p, x: logit_decomposition(p, tcfg, x))(params, jnp.asarray(flat))
+    last = {k: np.asarray(v[:, -1, :]).reshape(*prompts.shape[:3], -1) for k, v in dec.items()}
+    o = np.array([q[2] for q in queries])[:, None, None, None]
+    b = np.array([q[1] for q in queries])[:, None, None, None]
+    pick = lambda a, idx: np.take_along_axis(a, idx.repeat(a.shape[1], 1).repeat(a.shape[2], 2), axis=-1)[..., 0]
+    argmax = last["logits"].argmax(-1)
+    out = {}
+    for name, idx in (("o", o), ("b", b)):
+        out[f"ic_{name}"] = pick(last["in_context"], idx)
+        out[f"bg_{name}"] = pick(last["bigram"], idx)
+        out[f"logit_{name}"] = pick(last["logits"], idx)
+        out[f"pred_{name}"] = argmax == idx[..., 0]
+    return out
+
+
+def trend_stats(cfg: Config, terms: dict[str, np.ndarray]) -> dict[str, float]:
+    """Fit of the theory's curve to the mean in-context logit of ``o`` vs ``r``, and the
+    hijack statistics."""
+    rs = np.arange(cfg.max_repetitions + 1)
+    ic = terms["ic_o"].mean(axis=(0, 2))
+    fit = saturation_curve(rs, cfg.prompt_len, ic)
+    bg_b = terms["bg_b"].mean(axis=(0, 2))
+    ic_range = float(ic.max() - ic.min())
+    return {
+        "fit_r2": fit["r2"], "fit_beta": fit["beta"], "fit_c0": fit["c0"], "fit_c1": fit["c1"],
+        "spearman": float(stats.spearmanr(rs, ic).statistic),
+        "ic_range": ic_range,
+        "bigram_b_drift": float(np.abs(bg_b - bg_b[0]).max() / max(ic_range, 1e-9)),
+        "pred_b_at_r0": float(terms["pred_b"][:, 0].mean()),
+        "pred_o_at_rmax": float(terms["pred_o"][:, -1].mean()),
+        "pred_o_at_r1": float(terms["pred_o"][:, 1].mean()),
+        "_fitted": fit["fitted"], "_ic": ic, "_bg_b": bg_b,
+    }
+
+
+def construction_study(cfg: Config, source: BigramSource, prompts: np.ndarray, queries,
+                       key: jax.Array) -> dict:
+    """Run the hand-built transformer (through ``jaxml.nn``) on the designed prompts and compare
+    with the closed form: exactness and the predicted hijack point."""
+    icfg = InductionHeadConfig(vocab_size=source.vocab_size, d_model=3 * source.vocab_size,
+                               max_len=cfg.prompt_len, prev_token_head=PrevTokenHead.RELATIVE,
+                               beta1=cfg.construction_beta1, beta2=cfg.construction_beta2,
+                               alpha=cfg.construction_alpha, bigram_memory=BigramMemory.ARGMAX)
+    cparams = init_induction_head(key, icfg, source.transition)
+    tparams, tcfg = to_transformer(cparams, icfg)
+    flat = jnp.asarray(prompts.reshape(-1, prompts.shape[-1]))
+    theory = jax.jit(jax.vmap(lambda x: closed_form_logits(x, icfg, source.transition)))(flat)
+    dec = jax.jit(lambda p, x: logit_decomposition(p, tcfg, x))(tparams, flat)
+    err = max(float(jnp.max(jnp.abs(dec[k] - theory[k]))) for k in ("logits", "in_context", "bigram"))
+    terms = prompt_logits(tparams, tcfg, prompts, queries)
+    rs = np.arange(cfg.max_repetitions + 1)
+    formula = np.asarray(designed_prompt_in_context_logit(rs, cfg.prompt_len, cfg.construction_beta2))
+    above = formula > cfg.construction_alpha
+    r_star_theory = int(rs[np.argmax(above)]) if above.any() else cfg.max_repetitions + 1
+    switched = terms["pred_o"].all(axis=(0, 2))
+    r_star_measured = int(rs[np.argmax(switched)]) if switched.any() else cfg.max_repetitions + 1
+    consistent = bool(np.all(switched == (rs >= r_star_measured)))
+    return {"max_abs_err": err, "formula": formula, "terms": terms, "r_star_theory": r_star_theory,
+            "r_star_measured": r_star_measured if consistent else -1,
+            "asymptotic_err": float(np.abs(terms["ic_o"].mean(axis=(0, 2)) - formula).max())}
+
+
+# ----------------------------------------------------------------------------------------------
+
+
+def _figures(cfg: Config, lengths: dict, trends: dict, cons: dict, histories: dict) -> dict:
+    figs = {}
+    fig, ax = new_figure(1, 3, size=(15, 4))
+    colors = {"rpe": "C0", "ape": "C3", "nope3": "C2"}
+    labels = {"rpe": "2-layer RPE", "ape": "2-layer APE", "nope3": "3-layer NoPE"}
+    for m, res in lengths.items():
+        ls = sorted(res)
+        ax[0].plot(ls, [res[t]["acc"] for t in ls], "o-", color=colors[m], label=labels[m])
+    ax[0].axvline(cfg.seq_len, color="k", ls=":", lw=1, label="training length T")
+    ax[0].set(xscale="log", xlabel="test sequence length", ylabel="induction accuracy",
+              title="induction accuracy vs test length", ylim=(-0.02, 1.02))
+    ax[0].set_xticks(sorted(lengths["rpe"]), [str(t) for t in sorted(lengths["rpe"])])
+    ax[0].legend(fontsize=8)
+    t_max = max(lengths["rpe"])
+    for m in ("rpe", "ape"):
+        prev = lengths[m][t_max]["prev_attn"]
+        ax[1].plot(np.arange(1, len(prev) + 1), prev, color=colors[m], label=labels[m])
+    ax[1].axvline(cfg.seq_len, color="k", ls=":", lw=1)
+    ax[1].set(xlabel="position t", ylabel="attention a[t, t-1] (layer 1, best head)",
+              title=f"previous-token head on length {t_max}", ylim=(-0.02, 1.02))
+    ax[1].legend(fontsize=8)
+    for m, hist in histories.items():
+        acc = np.asarray(hist["induction_acc"])
+        w = max(1, len(acc) // 50)
+        smooth = np.convolve(acc, np.ones(w) / w, mode="valid")
+        ax[2].plot(np.arange(len(smooth)) + w, smooth, color=colors[m], label=labels[m])
+    ax[2].set(xlabel="training step", ylabel="induction accuracy (train batch)", title="training", ylim=(-0.02, 1.02))
+    ax[2].legend(fontsize=8)
+    figs["accuracy_vs_length"] = fig
+
+    rs = np.arange(cfg.max_repetitions + 1)
+    fig, ax = new_figure(1, 3, size=(15, 4))
+    t = cons["terms"]
+    ax[0].plot(rs, t["ic_o"].mean(axis=(0, 2)), "o", color="C1", label="in-context term of o (measured)")
+    ax[0].plot(rs, cons["formula"], "-", color="C1", alpha=0.6, label="r e^b2 / (r e^b2 + L - r)")
+    ax[0].plot(rs, t["bg_b"].mean(axis=(0, 2)), "s", color="C0", label="bigram term of b (measured)")
+    ax[0].axhline(cfg.construction_alpha, color="C0", alpha=0.6, label="alpha")
+    ax[0].axvline(cons["r_star_theory"] - 0.5, color="k", ls=":", lw=1, label="predicted hijack point")
+    ax[0].set(xlabel="repetitions r of (q, o) in the prompt", ylabel="logit",
+              title="associative-memory construction")
+    ax[0].legend(fontsize=7)
+    for a, m in ((ax[1], "rpe"), (ax[2], "ape")):
+        tr = trends[m]
+        terms = tr["terms"]
+        ic_sd = terms["ic_o"].std(axis=(0, 2))
+        a.errorbar(rs, tr["_ic"], yerr=ic_sd, fmt="o", color="C1", capsize=2, label="in-context term of o")
+        a.plot(rs, tr["_fitted"], "-", color="C1", alpha=0.6,
+               label=f"theory fit (R^2={tr['fit_r2']:.3f}, beta={tr['fit_beta']:.2f})")
+        a.errorbar(rs, tr["_bg_b"], yerr=terms["bg_b"].std(axis=(0, 2)), fmt="s", color="C0", capsize=2,
+                   label="bigram term of b")
+        a.plot(rs, terms["logit_o"].mean(axis=(0, 2)), "--", color="C1", lw=1, label="total logit of o")
+        a.plot(rs, terms["logit_b"].mean(axis=(0, 2)), "--", color="C0", lw=1, label="total logit of b")
+        a.set(xlabel="repetitions r of (q, o) in the prompt", ylabel="logit", title=f"trained {labels[m]}")
+        a.legend(fontsize=7)
+    figs["logits_vs_repetitions"] = fig
+    return figs
+
+
+def main(cfg: Config) -> Result:
+    """Train RPE / APE / 3-layer NoPE models, evaluate length generalisation, run the designed
+    prompts through the trained models and the construction, and check the claims."""
+    source = bigram_from_tinyshakespeare()
+    root = jax.random.key(cfg.seed)
+    params, tcfgs, histories, lengths = {}, {}, {}, {}
+    for i, m in enumerate(MODELS):
+        params[m], tcfgs[m], histories[m] = train_model(cfg, m, source, jax.random.fold_in(root, i))
+        lengths[m] = evaluate_lengths(cfg, params[m], tcfgs[m], source, jax.random.fold_in(root, 100))
+        log("%s: induction accuracy %s", m, {t: round(v["acc"], 3) for t, v in lengths[m].items()})
+
+    queries = pick_queries(source, cfg.n_queries)
+    prompts = make_prompts(cfg, source, queries, jax.random.fold_in(root, 200))
+    trends = {}
+    for m in ("rpe", "ape"):
+        terms = prompt_logits(params[m], tcfgs[m], prompts, queries)
+        trends[m] = {**trend_stats(cfg, terms), "terms": terms}
+        log("%s designed prompts: R^2 %.3f, beta %.2f, P(b) at r=0 %.2f, P(o) at r=R %.2f", m,
+            trends[m]["fit_r2"], trends[m]["fit_beta"], trends[m]["pred_b_at_r0"], trends[m]["pred_o_at_rmax"])
+    cons = construction_study(cfg, source, prompts, queries, jax.random.fold_in(root, 300))
+    log("construction: max |logits - closed form| = %.2e, hijack at r=%d (theory %d)", cons["max_abs_err"],
+        cons["r_star_measured"], cons["r_star_theory"])
+
+    T = cfg.seq_len
+    t_max = T * max(cfg.test_multipliers)
+    metrics: dict[str, float] = {}
+    for m in MODELS:
+        for t, v in lengths[m].items():
+            metrics[f"{m}_acc_len{t}"] = v["acc"]
+            metrics[f"{m}_prev_attn_beyond_T_len{t}"] = float(np.mean(v["prev_attn"][T - 1:])) if t > T else float("nan")
+        metrics[f"{m}_final_train_loss"] = float(np.mean(histories[m]["loss"][-20:]))
+    for m in ("rpe", "ape"):
+        for k, v in trends[m].items():
+            if not k.startswith("_") and k != "terms":
+                metrics[f"{m}_prompt_{k}"] = float(v)
+    metrics["construction_max_abs_err"] = cons["max_abs_err"]
+    metrics["construction_asymptotic_err"] = cons["asymptotic_err"]
+    metrics["construction_hijack_r_theory"] = float(cons["r_star_theory"])
+    metrics["construction_hijack_r_measured"] = float(cons["r_star_measured"])
+    metrics = {k: v for k, v in metrics.items() if not (isinstance(v, float) and math.isnan(v))}
+
+    acc = lambda m, t: metrics[f"{m}_acc_len{t}"]
+    claims = [
+        Claim.check("both_learn_induction", "two-layer APE and RPE models both learn induction at the training "
+                    "length T (min induction accuracy at T)", min(acc("rpe", T), acc("ape", T)), 0.9, ">="),
+        Claim.check("rpe_length_generalises", f"RPE keeps its accuracy at {t_max} = {max(cfg.test_multipliers)}T "
+                    "(accuracy at T minus accuracy at the longest length, points)",
+                    100 * (acc("rpe", T) - acc("rpe", t_max)), 5.0, "<="),
+        Claim.check("ape_degrades_beyond_T", f"APE drops clearly at {t_max} (accuracy at T minus at the longest "
+                    "length, points)", 100 * (acc("ape", T) - acc("ape", t_max)), 20.0, ">="),
+        Claim.check("construction_matches_closed_form", "hand-built associative-memory transformer (run by jaxml.nn) "
+                    "equals its closed-form logits on every designed prompt (max abs error)",
+                    cons["max_abs_err"], 1e-4, "<="),
+        Claim.check("construction_hijack_point", "the construction's prediction switches from the bigram token to the "
+                    "in-context token exactly at the r where r e^b2/(r e^b2 + L - r) exceeds alpha "
+                    "(|measured - predicted| repetitions)",
+                    abs(cons["r_star_measured"] - cons["r_star_theory"]), 0.0, "<="),
+        Claim.check("rpe_trend_follows_theory", "trained RPE model: mean in-context logit of o vs r fits "
+                    "c0 + c1 r e^beta/(r e^beta + L - r) (R^2)", trends["rpe"]["fit_r2"], 0.9, ">="),
+        Claim.check("rpe_bigram_term_stable", "trained RPE model: the bigram term of b moves by at most a quarter "
+                    "of the in-context term's range as r grows (max drift / range)",
+                    trends["rpe"]["bigram_b_drift"], 0.25, "<="),
+        Claim.check("rpe_bigram_wins_without_context", "trained RPE model predicts the bigram favourite b when the "
+                    "prompt has no (q, o) pair (fraction of prompts at r = 0)", trends["rpe"]["pred_b_at_r0"], 0.75, ">="),
+        Claim.check("rpe_in_context_hijacks", f"trained RPE model predicts the in-context token o after r = "
+                    f"{cfg.max_repetitions} repetitions (fraction of prompts)", trends["rpe"]["pred_o_at_rmax"], 0.9, ">="),
+        Claim.check("nope3_learns_induction", "three-layer transformer without positional encoding reaches the "
+                    "induction behaviour at T (induction accuracy)", acc("nope3", T), 0.5, ">="),
+    ]
+    lines = ["| model | " + " | ".join(f"acc @ {t}" for t in sorted(lengths['rpe'])) + " |",
+             "|---|" + "---|" * len(lengths["rpe"])]
+    for m in MODELS:
+        lines.append(f"| {m} | " + " | ".join(f"{100 * lengths[m][t]['acc']:.1f}%" for t in sorted(lengths[m])) + " |")
+    rows = ["| model | R^2 of theory fit | fitted beta | Spearman | P(pred b) r=0 | P(pred o) r=1 | "
+            "P(pred o) r=R | bigram drift |", "|---|---|---|---|---|---|---|---|"]
+    for m in ("rpe", "ape"):
+        tr = trends[m]
+        rows.append(f"| {m} | {tr['fit_r2']:.3f} | {tr['fit_beta']:.2f} | {tr['spearman']:.3f} | "
+                    f"{tr['pred_b_at_r0']:.2f} | {tr['pred_o_at_r1']:.2f} | {tr['pred_o_at_rmax']:.2f} | "
+                    f"{tr['bigram_b_drift']:.3f} |")
+    return Result(
+        metrics=metrics, claims=claims, figures=_figures(cfg, lengths, trends, cons, histories),
+        tables={"induction accuracy vs test length": "\n".join(lines),
+                "designed prompts (trained models)": "\n".join(rows)},
+        data=["tiny Shakespeare character bigram ($JAXML_DATA/tinyshakespeare/input.txt) with random triggers "
+              "(jaxml.tasks.bigram)"],
+        notes=(f"queries (q, b, o): {[(source.alphabet[q], source.alphabet[b], source.alphabet[o]) for q, b, o in queries]}; "
+               f"construction: RPE, d = {3 * source.vocab_size}, beta1 = {cfg.construction_beta1}, "
+               f"beta2 = {cfg.construction_beta2}, alpha = {cfg.construction_alpha}, argmax bigram memory."))
+
+
+if __name__ == "__main__":
+    run_script(__file__)
