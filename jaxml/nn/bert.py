@@ -41,10 +41,12 @@ __all__ = [
     "BertOutput",
     "Pooling",
     "Tokenizer",
+    "HashTokenizer",
     "init_bert",
     "apply_bert",
     "pool",
     "bert_features",
+    "bucketed_apply",
     "load_pretrained",
     "load_config",
     "load_weights",
@@ -378,6 +380,50 @@ def bert_features(
     return pool(params, out.last_hidden_state, batch["attention_mask"], pooling)
 
 
+def bucketed_apply(
+    fn: Any,
+    batch: dict[str, np.ndarray],
+    *,
+    batch_size: int = 128,
+    multiple: int = 8,
+) -> np.ndarray:
+    """Apply ``fn(batch) -> (B, ...)`` to a large tokenised set in length-sorted chunks.
+
+    Rows are sorted by length, cut into chunks of ``batch_size`` (the last one padded with copies
+    of its first row so every call has the same batch size), and each chunk is trimmed to its
+    longest row rounded up to ``multiple`` tokens. With a jitted ``fn`` this compiles at most
+    ``max_len / multiple`` shapes and avoids computing on padding; the output is returned in
+    the original row order. Valid because the encoder ignores padded positions exactly.
+
+    Args:
+      fn: function of a dict of (B, L) arrays (``input_ids``, ``attention_mask``, ...).
+      batch: dict of (N, T) numpy arrays, with ``attention_mask``.
+      batch_size: rows per call.
+      multiple: length granularity.
+
+    Returns:
+      numpy array (N, ...).
+    """
+    mask = np.asarray(batch["attention_mask"])
+    n, t = mask.shape
+    lengths = mask.sum(axis=1)
+    order = np.argsort(lengths, kind="stable")
+    outs = []
+    for start in range(0, n, batch_size):
+        rows = order[start:start + batch_size]
+        pad = batch_size - len(rows)
+        if pad:
+            rows = np.concatenate([rows, np.full(pad, rows[0])])
+        length = min(t, int(-(-max(int(lengths[rows].max()), 1) // multiple) * multiple))
+        chunk = {k: np.asarray(v)[rows, :length] for k, v in batch.items()}
+        out = np.asarray(fn(chunk))
+        outs.append(out[: batch_size - pad] if pad else out)
+    result = np.concatenate(outs, axis=0)
+    inverse = np.empty_like(order)
+    inverse[order] = np.arange(n)
+    return result[inverse]
+
+
 # ----------------------------------------------------------------------------------------------
 # loading HuggingFace folders
 # ----------------------------------------------------------------------------------------------
@@ -541,6 +587,35 @@ class Tokenizer:
             "attention_mask": np.asarray([e.attention_mask for e in enc], np.int32).reshape(len(enc), self.max_len),
             "token_type_ids": np.asarray([e.type_ids for e in enc], np.int32).reshape(len(enc), self.max_len),
         }
+
+
+class HashTokenizer:
+    """A vocabulary-free word tokenizer for random (non-pretrained) encoders, tests and smoke runs.
+
+    Lower-cases, splits into words and punctuation, and maps each word to
+    ``3 + crc32(word) mod (vocab_size - 3)``; ids 0, 1, 2 are padding, ``[CLS]`` and ``[SEP]``.
+    Deterministic across processes (unlike Python's ``hash``). Same call signature and outputs as
+    :class:`Tokenizer`.
+    """
+
+    def __init__(self, vocab_size: int, max_len: int):
+        if vocab_size < 4 or max_len < 2:
+            raise ValueError(f"HashTokenizer needs vocab_size >= 4 and max_len >= 2, got {vocab_size}, {max_len}.")
+        self.vocab_size, self.max_len = vocab_size, max_len
+
+    def __call__(self, texts: Sequence[str]) -> dict[str, np.ndarray]:
+        import re
+        import zlib
+
+        if isinstance(texts, str):
+            raise TypeError("HashTokenizer expects a list of strings; wrap a single sentence in a list.")
+        ids = np.zeros((len(texts), self.max_len), np.int32)
+        for i, text in enumerate(texts):
+            words = re.findall(r"\w+|[^\w\s]", text.lower())[: self.max_len - 2]
+            row = [1] + [3 + zlib.crc32(w.encode()) % (self.vocab_size - 3) for w in words] + [2]
+            ids[i, : len(row)] = row
+        mask = (ids != 0).astype(np.int32)
+        return {"input_ids": ids, "attention_mask": mask, "token_type_ids": np.zeros_like(ids)}
 
 
 def load_pretrained(

@@ -18,6 +18,7 @@ differ by orders of magnitude (the FT-effective part scales with the head norm s
 from __future__ import annotations
 
 import enum
+import functools
 
 import jax
 import jax.numpy as jnp
@@ -44,6 +45,7 @@ def _check(k_train: jax.Array, y_train: jax.Array, k_test: jax.Array) -> tuple[i
     return n, c, k_test.shape[0]
 
 
+@functools.partial(jax.jit, static_argnames=("solver", "steps"))
 def fit_predict(
     k_train: jax.Array,
     y_train: jax.Array,
@@ -66,7 +68,7 @@ def fit_predict(
     Returns:
       (m, C) predicted logits (scores for least squares).
     """
-    if not reg > 0:
+    if isinstance(reg, (int, float)) and not reg > 0:
         raise ValueError(f"reg must be > 0, got {reg}.")
     n, c, m = _check(k_train, y_train, k_test)
     k = jnp.transpose(k_train, (0, 2, 1, 3)).reshape(n * c, n * c)

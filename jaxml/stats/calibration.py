@@ -19,6 +19,7 @@ large head norm after LP makes LP-FT over-confident, which temperature scaling r
 
 from __future__ import annotations
 
+import functools
 import math
 
 import jax
@@ -90,19 +91,25 @@ def nll(logits: jax.Array, labels: jax.Array) -> jax.Array:
     return -jnp.mean(jnp.take_along_axis(logp, labels[:, None].astype(jnp.int32), axis=-1))
 
 
+@functools.partial(jax.jit, static_argnames="n_bins")
+def _metrics(logits: jax.Array, labels: jax.Array, n_bins: int) -> dict[str, jax.Array]:
+    probs = jax.nn.softmax(logits, axis=-1)
+    return {
+        "accuracy": jnp.mean(jnp.argmax(logits, axis=-1) == labels),
+        "ece": ece(logits, labels, n_bins),
+        "mce": mce(logits, labels, n_bins),
+        "brier": brier(logits, labels),
+        "nll": nll(logits, labels),
+        "confidence": jnp.mean(jnp.max(probs, axis=-1)),
+        "logit_norm": jnp.mean(jnp.linalg.norm(logits, axis=-1)),
+    }
+
+
 def calibration_metrics(logits: jax.Array, labels: jax.Array, n_bins: int = 15) -> dict[str, float]:
     """Accuracy, ECE, MCE, Brier, NLL, mean confidence and mean logit norm as Python floats."""
     logits, labels = jnp.asarray(logits), jnp.asarray(labels)
-    probs = jax.nn.softmax(logits, axis=-1)
-    return {
-        "accuracy": float(jnp.mean(jnp.argmax(logits, axis=-1) == labels)),
-        "ece": float(ece(logits, labels, n_bins)),
-        "mce": float(mce(logits, labels, n_bins)),
-        "brier": float(brier(logits, labels)),
-        "nll": float(nll(logits, labels)),
-        "confidence": float(jnp.mean(jnp.max(probs, axis=-1))),
-        "logit_norm": float(jnp.mean(jnp.linalg.norm(logits, axis=-1))),
-    }
+    _check(logits, labels)
+    return {k: float(v) for k, v in _metrics(logits, labels, n_bins).items()}
 
 
 def fit_temperature(logits: jax.Array, labels: jax.Array, *, t_min: float = 1e-2, t_max: float = 1e2,
@@ -121,11 +128,16 @@ def fit_temperature(logits: jax.Array, labels: jax.Array, *, t_min: float = 1e-2
     Returns:
       Scalar ``T``; calibrated logits are ``logits / T``.
     """
+    logits = jnp.asarray(logits)
+    labels = jnp.asarray(labels)
     _check(logits, labels)
     if not 0 < t_min < t_max:
         raise ValueError(f"need 0 < t_min < t_max, got t_min={t_min}, t_max={t_max}.")
-    logits = jnp.asarray(logits)
-    labels = jnp.asarray(labels)
+    return _fit_temperature(logits, labels, float(t_min), float(t_max), int(iterations))
+
+
+@functools.partial(jax.jit, static_argnums=(2, 3, 4))
+def _fit_temperature(logits: jax.Array, labels: jax.Array, t_min: float, t_max: float, iterations: int) -> jax.Array:
 
     def objective(log_t: jax.Array) -> jax.Array:
         return nll(logits / jnp.exp(log_t), labels)
