@@ -201,6 +201,11 @@ class DyckLayout:
         return self.o2b + 4
 
     @property
+    def signal_scale(self) -> float:
+        """M: the uniform-attention signal is P = M / (i + 1), Q = M d / ((i + 1) sigma)."""
+        return _M
+
+    @property
     def sigma(self) -> float:
         """Depth scale of the layer-1 signal; (D + 1) sqrt 2 spreads depths 0..D+1 best."""
         return (self.max_depth + 1) * math.sqrt(2.0)
@@ -433,7 +438,8 @@ def _built(k: int, max_depth: int, max_len: int) -> tuple[dict, TransformerConfi
 
 
 def run_construction(symbols: Sequence[np.ndarray], k: int, *, max_depth: int = _DEFAULT_DEPTH,
-                     max_len: int | None = None, batch_tokens: int = 2 ** 15) -> list[np.ndarray]:
+                     max_len: int | None = None, batch_tokens: int = 2 ** 15,
+                     buckets: Sequence[int] | None = None) -> list[np.ndarray]:
     """Run the constructed transformer on strings given as symbol arrays.
 
     Args:
@@ -443,6 +449,8 @@ def run_construction(symbols: Sequence[np.ndarray], k: int, *, max_depth: int = 
         max_len: length bound (default: the smallest power of two >= the longest string, at
             least 4096).
         batch_tokens: about how many tokens go through one call (memory bound).
+        buckets: padded sequence lengths (BOS included) to group strings into; each is one
+            compiled shape. Default: powers of two (at least 16).
 
     Returns:
         One float32 logit array (n + 1, 2k + 2) per string: row i after i symbols.
@@ -458,14 +466,23 @@ def run_construction(symbols: Sequence[np.ndarray], k: int, *, max_depth: int = 
         _APPLY_CACHE[key] = _apply_fn(cfg)
     fn = _APPLY_CACHE[key]
     pad = dyck_tasks.pad_token(k)
+    if buckets is not None:
+        edges = sorted(int(b) for b in buckets)
+        if longest + 1 > edges[-1]:
+            raise ValueError(f"a string of length {longest} (+ BOS) exceeds the largest bucket {edges[-1]}")
+
+        def bucket(n: int) -> int:
+            return next(b for b in edges if b >= n)
+    else:
+        bucket = _bucket
     order = np.argsort([len(s) for s in symbols], kind="stable")
     results: list[np.ndarray | None] = [None] * len(symbols)
     i = 0
     while i < len(order):
-        t = _bucket(len(symbols[order[i]]) + 1)
+        t = bucket(len(symbols[order[i]]) + 1)
         # group strings of the same bucket
         j = i
-        while j < len(order) and _bucket(len(symbols[order[j]]) + 1) == t:
+        while j < len(order) and bucket(len(symbols[order[j]]) + 1) == t:
             j += 1
         per_call = max(1, batch_tokens // t)
         for s in range(i, j, per_call):
