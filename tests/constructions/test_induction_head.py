@@ -144,3 +144,57 @@ def test_config_and_input_validation(source):
     params = ih.init_induction_head(jax.random.PRNGKey(0), cfg, source.transition)
     with pytest.raises(ValueError, match="exceeds max_len=8"):
         ih.apply_induction_head(params, jnp.zeros((9,), jnp.int32), cfg)
+
+
+@pytest.mark.parametrize("pe", list(ih.PrevTokenHead))
+def test_transformer_weights_reproduce_the_construction(source, sequence, pe):
+    """Written into jaxml.nn's transformer, the construction computes the same logits and the
+    same in-context / bigram split (logit_decomposition)."""
+    width = 3 * V + (64 if pe is ih.PrevTokenHead.ABSOLUTE else 0)
+    cfg = ih.InductionHeadConfig(vocab_size=V, d_model=width, max_len=64, prev_token_head=pe,
+                                 beta1=6.0, beta2=3.0, alpha=0.7)
+    params = ih.init_induction_head(jax.random.PRNGKey(2), cfg, source.transition)
+    tparams, tcfg = ih.to_transformer(params, cfg)
+    dec = jax.jit(lambda p, x: ih.logit_decomposition(p, tcfg, x))(tparams, sequence)
+    theory = _closed(sequence, cfg, source.transition)
+    for k in ("logits", "in_context", "bigram"):
+        np.testing.assert_allclose(np.asarray(dec[k]), np.asarray(theory[k]), atol=2e-5)
+    np.testing.assert_allclose(np.asarray(dec["other"]), 0.0, atol=2e-5)
+
+
+def test_logit_decomposition_requires_linear_readout(source):
+    from jaxml.nn import NormKind, TransformerConfig, init_transformer
+
+    tcfg = TransformerConfig(vocab_size=V, d_model=8, n_layers=1, n_heads=1, d_ff=0,
+                             norm=NormKind.LAYER)
+    params = init_transformer(jax.random.PRNGKey(0), tcfg)
+    with pytest.raises(ValueError, match="norm=NormKind.NONE and final_norm=False"):
+        ih.logit_decomposition(params, tcfg, jnp.zeros((4,), jnp.int32))
+
+
+def test_relative_encoding_is_shift_invariant():
+    """With RPE a window of tokens gives the same output wherever it sits; with APE it does not.
+
+    One attention layer whose relative bias confines attention to the last 4 offsets (-1e4
+    elsewhere): the last position's output depends only on those tokens and their offsets.
+    """
+    from jaxml.nn import NormKind, PosEncoding, TransformerConfig, apply_transformer, init_transformer
+
+    window = jnp.asarray([3, 1, 4, 1, 5], jnp.int32)
+    prefix = jnp.asarray([2, 7, 1, 8, 2, 8, 1, 8], jnp.int32)
+    outs = {}
+    for pe in (PosEncoding.RELATIVE, PosEncoding.LEARNED):
+        tcfg = TransformerConfig(vocab_size=V, d_model=16, n_layers=1, n_heads=2, d_ff=0,
+                                 max_len=16, pos_encoding=pe, norm=NormKind.NONE,
+                                 final_norm=False, embed_scale=0.5)
+        params = init_transformer(jax.random.PRNGKey(3), tcfg)
+        if pe is PosEncoding.RELATIVE:
+            offsets = jnp.arange(-(16 - 1), 16)
+            near = (offsets >= 0) & (offsets < 4)
+            params["layers"][0]["attn"]["rel"] = jnp.stack(
+                [jnp.where(near, 0.3 * offsets, -1e4), jnp.where(near, -0.5 * offsets, -1e4)])
+        short = apply_transformer(params, window, tcfg)[-1]
+        long = apply_transformer(params, jnp.concatenate([prefix, window]), tcfg)[-1]
+        outs[pe] = float(jnp.max(jnp.abs(short - long)))
+    assert outs[PosEncoding.RELATIVE] < 1e-5
+    assert outs[PosEncoding.LEARNED] > 1e-3
