@@ -6,7 +6,7 @@ Decision Boundary Adjustment", ICLR 2025, arXiv 2409.17582 (official code: HN410
 Settings:
   (a) synthetic neural collapse: K = 100 simplex-ETF class means, imbalance ratio 100
       (``n_k = 500 * 100**(-k/99)``, the CIFAR-100-LT profile), test features spread
-      ``sigma_k ∝ n_k**-1/2`` around their class mean, logits from the fixed ETF head;
+      ``sigma_k = 0.7 (n_k/n_max)**-1/2`` around their class mean, logits from the fixed ETF head;
   (b) real data trained with the paper's stage-1 recipe (fixed simplex-ETF head, cross-entropy,
       weight decay 5e-3, feature-norm penalty 1e-2, SGD momentum 0.9, cosine lr): long-tailed
       digits with an MLP in smoke/quick (scikit-learn's bundled 8x8 digits; imbalance 20, tail of
@@ -22,10 +22,12 @@ Claims (computed from this run's measurements):
   * (a), (b) MLA >= ALA in All accuracy (b: mean over seeds);
   * (c) MLA-implied angles track the NC-optimal ones: max error <= 3 degrees (K = 100) and below
     ALA's best-fit error.
-Expected (quick, measured here; see docs/longtail_mla.md): (a) none 91 / MLA 94 / pairwise 94 All,
-Few 70 -> 82; (c) MLA max error ~2 degrees vs ALA ~8.
+Expected (quick, measured here; see docs/longtail_mla.md): (a) All none 80.6 / ALA 82.6 / MLA 83.7 /
+1vs1 83.7, Few 42 -> 54; (b) digits All none 89.1 / ALA 91.6 / MLA 91.5 / 1vs1 91.9 (MLA >= ALA does
+not hold there: a tie within seed noise); (c) K=100, gamma_1v1=1: MLA max angle error 0.8 degrees,
+ALA 16.
 
-Runtime on 2 CPU cores: smoke ~20 s, quick ~3-4 min; full (CIFAR-100-LT, ResNet-34, 320 epochs)
+Runtime on 2 CPU cores: smoke ~30 s, quick ~4 min; full (CIFAR-100-LT, ResNet-34, 320 epochs)
 hours on one GPU and needs the CIFAR python batches under $JAXML_DATA.
 
     jaxml run longtail_mla --mode quick
@@ -80,7 +82,7 @@ class Config(ExperimentConfig):
     syn_dim: int = param(128, lo=2, hi=100_000, help="feature dimension (>= K-1)")
     syn_n_max: int = param(500, lo=1, hi=10_000_000, help="head-class training count")
     syn_ratio: float = param(100.0, lo=1.0, hi=1e6, help="imbalance ratio n_max/n_min")
-    syn_spread: float = param(0.5, lo=0.0, hi=100.0, help="head-class feature spread sigma (unit mean norm)")
+    syn_spread: float = param(0.7, lo=0.0, hi=100.0, help="head-class feature spread sigma (unit mean norm)")
     syn_val: int = param(20, lo=1, hi=100_000, help="validation samples per class")
     syn_test: int = param(100, lo=1, hi=1_000_000, help="test samples per class")
     syn_seeds: int = param(2, lo=1, hi=1000, help="independent val/test draws (averaged)")
@@ -111,7 +113,9 @@ class Config(ExperimentConfig):
     gamma_max: float = param(3.0, lo=0.05, hi=100.0, help="largest gamma of the search grid")
     gamma_step: float = param(0.05, lo=1e-4, hi=10.0, help="gamma grid step")
     syn_gamma_max: float = param(1.5, lo=0.05, hi=100.0, help="largest gamma for the synthetic search")
-    angle_classes: tuple = param((100, 10), lo=3, hi=100_000, help="K values of the boundary-angle study")
+    angle_classes: tuple = param((100, 10), lo=3, hi=100_000, help="K values of the boundary-angle study (first: claims)")
+    angle_gammas: tuple = param((0.5, 1.0), lo=0.01, hi=10.0,
+                                help="gamma_1v1 values of the angle study (besides the one tuned on (a))")
     angle_max_err_deg: float = param(3.0, lo=0.0, hi=90.0, help="claim threshold: MLA max angle error (degrees)")
 
     def __post_init__(self) -> None:
@@ -132,8 +136,8 @@ def get_config(mode: str) -> Config:
     full: CIFAR-100-LT (ratio 100), ResNet-34, the paper's schedule (batch 64, 320 epochs)."""
     if mode == "smoke":
         return Config(syn_classes=20, syn_dim=24, syn_n_max=100, syn_val=10, syn_test=20, syn_seeds=1,
-                      syn_many=40.0, syn_few=8.0, steps=300, real_seeds=1, gamma_step=0.25,
-                      syn_gamma_max=1.0, angle_classes=(20,))
+                      syn_many=40.0, syn_few=8.0, steps=300, real_seeds=1, gamma_max=2.0,
+                      syn_gamma_max=0.6, angle_classes=(20, 5))
     if mode == "full":
         epochs = 320
         n_train = int(exponential_profile(480, 100, 100.0).sum())
@@ -287,14 +291,22 @@ def _figures(syn: dict, real: dict, angles: dict, dataset: str) -> dict:
         ax.legend(fontsize=7, loc="lower left")
     figs["accuracy_vs_gamma"] = fig
 
-    fig, axes = new_figure(1, len(angles), size=(5.5 * len(angles), 4))
+    ks = sorted({k for k, _ in angles}, reverse=True)
+    fig, axes = new_figure(1, len(ks), size=(5.5 * len(ks), 4.2))
     axes = np.atleast_1d(axes)
-    for ax, (k, a) in zip(axes, angles.items()):
-        ax.semilogx(a["ratios"], a["target"], "k-", lw=2, label=f"NC-optimal (gamma_1v1={a['gamma_1v1']:.2f})")
-        ax.semilogx(a["ratios"], a["mla"], "C3--", label=f"MLA gamma={a['gamma_mla']:.2f} (max err {a['mla_max_err']:.1f} deg)")
-        ax.semilogx(a["ratios"], a["ala"], "C0:", label=f"ALA gamma/m={a['gamma_ala']:.3f} (max err {a['ala_max_err']:.1f} deg)")
-        ax.set(xlabel="n_k' / n_k", ylabel="boundary angle from class k (degrees)", title=f"K = {k}")
-        ax.legend(fontsize=7)
+    for ax, k in zip(axes, ks):
+        for (kk, i), a in angles.items():
+            if kk != k:
+                continue
+            c = f"C{i}"
+            ax.semilogx(a["ratios"], a["target"], "-", color=c, lw=2.5, alpha=0.5,
+                        label=f"NC-optimal, gamma_1v1={a['gamma_1v1']:.2f}")
+            ax.semilogx(a["ratios"], a["mla"], "--", color=c,
+                        label=f"MLA fit (max err {a['mla_max_err']:.1f} deg)")
+            ax.semilogx(a["ratios"], a["ala"], ":", color=c, label=f"ALA fit (max err {a['ala_max_err']:.1f} deg)")
+        ax.set(xlabel="n_k' / n_k", ylabel="boundary angle from class k's mean (degrees)",
+               title=f"K = {k}: thick NC-optimal, dashed MLA, dotted ALA")
+        ax.legend(fontsize=6)
     figs["boundary_angles"] = fig
     return figs
 
@@ -314,9 +326,9 @@ def main(cfg: Config) -> Result:
     runs = [train_real(cfg, r) for r in range(cfg.real_seeds)]
     real = _summarise([r["eval"] for r in runs])
     gamma_1v1 = syn["summary"][AdjustMethod.PAIRWISE]["gamma"]
-    angles = {}
-    for k in cfg.angle_classes:
-        angles[k] = {**angle_study(int(k), gamma_1v1), "gamma_1v1": gamma_1v1}
+    angle_gammas = (gamma_1v1, *(float(g) for g in cfg.angle_gammas))
+    angles = {(int(k), i): {**angle_study(int(k), g), "gamma_1v1": g}
+              for k in cfg.angle_classes for i, g in enumerate(angle_gammas)}
 
     metrics: dict[str, float] = {}
     for tag, summ in (("syn", syn["summary"]), ("real", real)):
@@ -325,9 +337,20 @@ def main(cfg: Config) -> Result:
                 metrics[f"{tag}_{m.value}_{g}"] = summ[m][g]
     for name in ("nc1", "nc2_etf_distance", "nc3_alignment", "mean_norm"):
         metrics[f"real_{name}"] = float(np.mean([r["nc"][name] for r in runs]))
-    for k, a in angles.items():
+    for (k, i), a in angles.items():
+        tag = "tuned" if i == 0 else f"g{a['gamma_1v1']:g}"
         for name in ("gamma_mla", "gamma_ala", "mla_max_err", "ala_max_err", "mla_rms_err", "ala_rms_err"):
-            metrics[f"angle_K{k}_{name}"] = a[name]
+            metrics[f"angle_K{k}_{tag}_{name}"] = a[name]
+    for k in cfg.angle_classes:
+        # claims use the fixed gamma_1v1 values; the tuned one (which may be ~0) is reported only
+        mine = [a for (kk, i), a in angles.items() if kk == int(k) and i > 0]
+        metrics[f"angle_K{k}_mla_max_err"] = max(a["mla_max_err"] for a in mine)
+        metrics[f"angle_K{k}_ala_max_err"] = max(a["ala_max_err"] for a in mine)
+        metrics[f"angle_K{k}_min_ala_minus_mla"] = min(a["ala_max_err"] - a["mla_max_err"] for a in mine)
+    runs_diff = [100 * (r["eval"][AdjustMethod.MULTIPLICATIVE].test["all"] - r["eval"][AdjustMethod.ADDITIVE].test["all"])
+                 for r in runs]
+    metrics["real_mla_minus_ala_points_se"] = (float(np.std(runs_diff, ddof=1) / np.sqrt(len(runs_diff)))
+                                               if len(runs_diff) > 1 else float("nan"))
     # tuned-vs-tuned: the MLA angle at its validation-tuned gamma vs the NC angle at the tuned gamma_1v1
     k0 = cfg.syn_classes
     r = jnp.logspace(-2, 2, 161)
@@ -337,6 +360,7 @@ def main(cfg: Config) -> Result:
 
     pts = lambda a, b: 100.0 * (metrics[a] - metrics[b])  # noqa: E731
     k_main = cfg.angle_classes[0]
+    k_small = min(cfg.angle_classes)
     claims = [
         Claim.check("syn_mla_close_to_pairwise",
                     f"(a) K={cfg.syn_classes}: |All(MLA) - All(1vs1)| in points <= 1",
@@ -353,15 +377,23 @@ def main(cfg: Config) -> Result:
                     pts("real_multiplicative_all", "real_none_all"), 0.0, ">"),
         Claim.check("angles_mla_track_nc",
                     f"(c) K={k_main}: best-fit MLA boundary angles within {cfg.angle_max_err_deg} degrees of the "
-                    "NC-optimal ones for all count ratios 1/100..100 (max abs error, degrees)",
+                    f"NC-optimal ones for all count ratios 1/100..100 and every gamma_1v1 in "
+                    f"{list(cfg.angle_gammas)} (worst max abs error, degrees)",
                     metrics[f"angle_K{k_main}_mla_max_err"], cfg.angle_max_err_deg, "<="),
         Claim.check("angles_mla_better_than_ala",
-                    f"(c) K={k_main}: MLA's best-fit max angle error is below ALA's (ALA minus MLA, degrees)",
-                    metrics[f"angle_K{k_main}_ala_max_err"] - metrics[f"angle_K{k_main}_mla_max_err"], 0.0, ">"),
+                    f"(c) K={k_main}: MLA's best-fit max angle error is below ALA's for every gamma_1v1 "
+                    "(smallest ALA-minus-MLA gap, degrees)",
+                    metrics[f"angle_K{k_main}_min_ala_minus_mla"], 0.0, ">"),
     ]
+    if k_small != k_main:
+        claims.append(Claim.check(
+            "angles_mla_best_for_large_K",
+            f"(c) MLA approximates the NC-optimal angles better for K={k_main} than for K={k_small} "
+            "(worst max error at small K minus at large K, degrees)",
+            metrics[f"angle_K{k_small}_mla_max_err"] - metrics[f"angle_K{k_main}_mla_max_err"], 0.0, ">"))
     angle_rows = ["| K | gamma_1v1 | MLA gamma | MLA max / RMS err (deg) | ALA gamma/m | ALA max / RMS err (deg) |",
                   "|---|---|---|---|---|---|"]
-    for k, a in angles.items():
+    for (k, _), a in angles.items():
         angle_rows.append(f"| {k} | {a['gamma_1v1']:.2f} | {a['gamma_mla']:.3f} | {a['mla_max_err']:.2f} / "
                           f"{a['mla_rms_err']:.2f} | {a['gamma_ala']:.4f} | {a['ala_max_err']:.2f} / {a['ala_rms_err']:.2f} |")
     tables = {
@@ -369,7 +401,8 @@ def main(cfg: Config) -> Result:
         f"(mean of {cfg.syn_seeds} draws; test accuracy %)": _table(syn["summary"]),
         f"(b) {cfg.dataset}-LT ratio {cfg.real_ratio:g}, {cfg.backbone} (mean of {cfg.real_seeds} runs; "
         "test accuracy %)": _table(real, "tuned gamma (mean)"),
-        "(c) boundary angles: best fits to the NC-optimal angles": "\n".join(angle_rows),
+        "(c) boundary angles: best fits to the NC-optimal angles (first row per K: gamma_1v1 tuned on (a))":
+            "\n".join(angle_rows),
     }
     data = ["synthetic collapsed features (jaxml.longtail.sample_collapsed_features)"]
     data.append("scikit-learn bundled load_digits (1,797 8x8 images)" if cfg.dataset == "digits"
@@ -381,7 +414,7 @@ def main(cfg: Config) -> Result:
              f"vs NC-optimal at tuned gamma_1v1 {gamma_1v1:.2f}: max angle gap "
              f"{metrics['angle_tuned_mla_vs_nc_max_err']:.2f} degrees.")
     return Result(metrics=metrics, claims=claims, figures=_figures(syn, real, angles, cfg.dataset), tables=tables,
-                  data=data, notes=notes)
+                  data=data, notes=notes + f" (b) MLA minus ALA per run (points): {np.round(runs_diff, 2).tolist()}.")
 
 
 if __name__ == "__main__":
