@@ -19,7 +19,7 @@ test observations as in the paper):
   * fixed-d sweep (fewer trial functions, d_V = 1, 10, 20, 40): PILR's error rises with d_V
     (paper: 0.012 / 0.13 / 0.33 at d_V = 10 / 20 / 40).
 
-Runtime on 2 free CPU cores: smoke ~30 s, quick ~4 min (float64 throughout), full (50 initial
+Runtime on 2 free CPU cores: smoke ~1 min (compilation dominates), quick ~4 min (float64 throughout), full (50 initial
 conditions, finer hyperparameter grid, longer Adam) ~30 min on CPU.
 
     jaxml run physics_variety --mode quick
@@ -86,9 +86,11 @@ def get_config(mode: str) -> Config:
     """smoke: two small d per system, 3 initial conditions; quick: the paper's settings with 10
     initial conditions; full: 50 initial conditions, a 16 x 16 hyperparameter grid, longer Adam."""
     if mode == "smoke":
-        return Config(num_ics=3, n_val=40, n_test=200, num_hyper=4, dv_points=2, osc_dims=(5, 9), osc_n=(10, 20),
-                      osc_trials=30, diff_space=(3, 4), diff_n=(30, 60), diff_colloc=60, diff_weak=(12, 4),
-                      bern_inv_h=(20,), sweep_inv_h=40, sweep_dropped=(0, 3, 7), adam_steps=20, gauss_newton_steps=4)
+        # two small d per system (the claims compare d's), 2 initial conditions, tiny grids:
+        # structure and plumbing only; the claims are meant for quick mode
+        return Config(num_ics=2, n_val=30, n_test=100, num_hyper=3, dv_points=1, osc_dims=(5, 7), osc_n=(10,),
+                      osc_trials=20, diff_space=(2, 3), diff_n=(20,), diff_colloc=40, diff_weak=(8, 3),
+                      bern_inv_h=(10,), sweep_inv_h=10, sweep_dropped=(0, 3), adam_steps=5, gauss_newton_steps=2)
     if mode == "full":
         return Config(num_ics=50, num_hyper=16, dv_points=10, adam_steps=2000)
     return Config()
