@@ -331,6 +331,7 @@ def _figures(cfg: Config, lengths: dict, trends: dict, cons: dict, histories: di
     ax[0].axvline(cfg.seq_len, color="k", ls=":", lw=1, label="training length T")
     ax[0].set(xscale="log", xlabel="test sequence length", ylabel="induction accuracy",
               title="induction accuracy vs test length", ylim=(-0.02, 1.02))
+    ax[0].minorticks_off()
     ax[0].set_xticks(sorted(lengths["rpe"]), [str(t) for t in sorted(lengths["rpe"])])
     ax[0].legend(fontsize=8)
     t_max = max(lengths["rpe"])
