@@ -285,7 +285,7 @@ def _dense_init(key: jax.Array, n_in: int, n_out: int, scale: float = 1.0) -> di
 
 
 def _dense(p: dict[str, jax.Array], x: jax.Array) -> jax.Array:
-    return x @ p["w"] + p["b"]
+    return x @ p["w"] + p["b"][None, :]
 
 
 def init_denoiser(key: jax.Array, cfg: DenoiserConfig) -> dict[str, Any]:
