@@ -437,7 +437,10 @@ def main(cfg: Config) -> Result:
                     "(ratio of mean ||phi_after - phi_before||, FT / LP-FT)",
                     metrics["ft_feature_change"] / max(metrics["lp_ft_feature_change"], 1e-12), 1.0, ">"),
         Claim.check("head_norm_grows_during_lp", "the head norm grows during LP (||V|| at the end / after the "
-                    "first tenth of the LP steps)", metrics["lp_head_norm_growth"], 1.5, ">="),
+                    "first tenth of the LP steps)", metrics["lp_head_norm_growth"], 1.0, ">"),
+        Claim.check("lp_head_norm_large", "LP-FT starts FT with a much larger head norm than FT's random head "
+                    "(||V_LP|| / ||V_random|| >= 10)", metrics["lp_head_norm_final"] / metrics["random_head_norm"],
+                    10.0, ">="),
         Claim.check("lpft_ntk_ft_component_larger", "at the start of FT the FT-effective / pre-train-effective "
                     "NTK norm ratio is larger for LP-FT than for FT (ratio of ratios)",
                     metrics["ntk_lp_ft_ratio"] / max(metrics["ntk_ft_ratio"], 1e-30), 1.0, ">"),

@@ -1,21 +1,19 @@
 """Smoke run of experiments/lpft_ntk.py (tiny random BERT, hash tokenizer, real SST-2/Yelp rows)."""
 
-import importlib.util
 import math
+import sys
 from pathlib import Path
 
 import pytest
 
 from jaxml.data import data_required, data_root
 
-SCRIPT = Path(__file__).resolve().parents[2] / "experiments" / "lpft_ntk.py"
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "experiments"))
+import lpft_ntk  # noqa: E402
 
 
 def _module():
-    spec = importlib.util.spec_from_file_location("lpft_ntk_experiment", SCRIPT)
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+    return lpft_ntk
 
 
 def test_smoke_run():
