@@ -23,8 +23,6 @@ about an hour on one GPU.
 from __future__ import annotations
 
 import dataclasses
-import math
-
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -43,17 +41,17 @@ from jaxml.tasks.token_selection import (
 )
 from jaxml.train import train, train_pure
 
-REGIMES = {  # name: (d, ||mu||), from the paper / official code
-    "balanced": (2000, 20.0),
-    "large_noise": (4500, 5.0),
-    "large_signal": (1000, 80.0),
-}
+REGIMES = ("balanced", "large_noise", "large_signal")  # the paper's (d, ||mu||): (2000, 20), (4500, 5), (1000, 80)
 
 
 @dataclasses.dataclass(frozen=True)
 class Config(ExperimentConfig):
     """Knobs of the benign-attention study (defaults: the paper's values)."""
 
+    d: tuple = param((2000, 4500, 1000), lo=2, hi=100_000,
+                     help="token dimension of the (balanced, large-noise, large-signal) regimes")
+    mu_norm: tuple = param((20.0, 5.0, 80.0), lo=0.01, hi=10_000.0,
+                           help="signal norm ||mu|| of the (balanced, large-noise, large-signal) regimes")
     T: int = param(8, lo=3, hi=256, help="tokens per sample")
     rho: float = param(0.1, lo=0.0, hi=1.0, help="weakly relevant signal strength")
     n_train: int = param(20, lo=4, hi=100_000, help="training samples (even)")
@@ -62,8 +60,6 @@ class Config(ExperimentConfig):
     lr: float = param(5e-3, lo=1e-8, hi=10.0, help="gradient-descent step size")
     steps: int = param(1000, lo=1, hi=10_000_000, help="full-batch GD steps")
     seeds: int = param(3, lo=1, hi=1000, help="seeds per regime")
-    dim_scale: float = param(1.0, lo=1e-3, hi=10.0,
-                             help="scale d by s and ||mu|| by sqrt(s) (keeps SNR; smoke uses < 1)")
     heat_d: tuple = param((500, 1500, 2500, 3500, 4500), lo=2, hi=100_000, help="heatmap d values")
     heat_mu: tuple = param((5.0, 10.0, 20.0, 40.0, 60.0, 80.0), lo=0.1, hi=10_000.0, help="heatmap ||mu|| values")
     heat_seeds: int = param(2, lo=1, hi=1000, help="seeds per heatmap cell")
@@ -73,6 +69,9 @@ class Config(ExperimentConfig):
 
     def __post_init__(self) -> None:
         super().__post_init__()
+        for name in ("d", "mu_norm"):
+            if len(getattr(self, name)) != len(REGIMES):
+                raise ValueError(f"config field '{name}' needs {len(REGIMES)} values, one per regime {REGIMES}")
         if self.n_train % 2:
             raise ValueError(f"config field 'n_train' = {self.n_train} must be even (balanced classes)")
 
@@ -81,16 +80,18 @@ def get_config(mode: str) -> Config:
     """smoke: scaled-down dimensions, few steps; quick: the paper's regimes and a coarse heatmap;
     full: the paper's 20 x 20 heatmap (d 250..5000, ||mu|| 5..100) with 5 seeds."""
     if mode == "smoke":
-        return Config(steps=60, seeds=1, n_test=200, dim_scale=0.05, heat_d=(50, 150), heat_mu=(2.0, 10.0),
-                      heat_seeds=1, checkpoint_every=20, eval_every=20)
+        # d scaled by 1/20 and ||mu|| by 1/sqrt(20): the same signal-to-noise geometry, seconds to run
+        return Config(d=(100, 225, 50), mu_norm=(4.5, 1.1, 18.0), steps=60, seeds=1, n_test=200,
+                      heat_d=(50, 150), heat_mu=(2.0, 10.0), heat_seeds=1, checkpoint_every=20, eval_every=20)
     if mode == "full":
         return Config(seeds=5, heat_d=tuple(range(250, 5001, 250)), heat_mu=tuple(float(m) for m in range(5, 101, 5)),
                       heat_seeds=5, heat_chunk=20)
     return Config()
 
 
-def _scaled(cfg: Config, d: int, mu: float) -> tuple[int, float]:
-    return max(2, int(round(d * cfg.dim_scale))), float(mu * math.sqrt(cfg.dim_scale))
+def _regime(cfg: Config, name: str) -> tuple[int, float]:
+    i = REGIMES.index(name)
+    return int(cfg.d[i]), float(cfg.mu_norm[i])
 
 
 def _loss_fn(nu: jax.Array):
@@ -127,20 +128,18 @@ def heatmap(cfg: Config, key: jax.Array) -> dict[str, np.ndarray]:
     """Train/test accuracy over ``heat_d`` x ``heat_mu`` x seeds via ``sweep`` (one call per d,
     since d sets array shapes). Returns arrays of shape (len(heat_d), len(heat_mu), heat_seeds)."""
     rows = []
-    for d0 in cfg.heat_d:
-        d, _ = _scaled(cfg, d0, 1.0)
-        mus = [_scaled(cfg, d0, m)[1] for m in cfg.heat_mu]
-        out = sweep(lambda k, mu_norm, d=d: train_cell(k, mu_norm, cfg=cfg, d=d), {"mu_norm": mus},
-                    seeds=cfg.heat_seeds, key=jax.random.fold_in(key, d0), chunk_size=cfg.heat_chunk)
+    for d in cfg.heat_d:
+        out = sweep(lambda k, mu_norm, d=d: train_cell(k, mu_norm, cfg=cfg, d=d), {"mu_norm": list(cfg.heat_mu)},
+                    seeds=cfg.heat_seeds, key=jax.random.fold_in(key, d), chunk_size=cfg.heat_chunk)
         rows.append(out)
-        log("heatmap d=%d: test acc %s", d0, np.round(out["test_acc"].mean(-1), 3).tolist())
+        log("heatmap d=%d: test acc %s", d, np.round(out["test_acc"].mean(-1), 3).tolist())
     return {k: np.stack([r[k] for r in rows]) for k in rows[0]}
 
 
 def run_regime(cfg: Config, name: str, seed: int) -> dict:
     """Train one regime/seed with the jaxml training loop (checkpointed, resumable)."""
-    d, mu = _scaled(cfg, *REGIMES[name])
-    key = jax.random.fold_in(jax.random.fold_in(jax.random.key(cfg.seed), seed), hash(name) % 10_000)
+    d, mu = _regime(cfg, name)
+    key = jax.random.fold_in(jax.random.fold_in(jax.random.key(cfg.seed), seed), REGIMES.index(name))
     k_data, k_test, k_init, k_train = jax.random.split(key, 4)
     tr = make_dataset(k_data, n=cfg.n_train, d=d, mu_norm=mu, T=cfg.T, rho=cfg.rho, noise_rate=cfg.noise_rate)
     te = make_dataset(k_test, n=cfg.n_test, d=d, mu_norm=mu, T=cfg.T, rho=cfg.rho)
@@ -273,15 +272,16 @@ def main(cfg: Config) -> Result:
     table = ["| regime | d | ||mu|| | train acc | test acc | noisy labels fitted | paper (train / test) |",
              "|---|---|---|---|---|---|---|"]
     paper = {"balanced": "100% / 100%", "large_noise": "100% / 91%", "large_signal": "90% / 100%"}
-    for name, (d, mu) in REGIMES.items():
-        table.append(f"| {name} | {_scaled(cfg, d, mu)[0]} | {_scaled(cfg, d, mu)[1]:.3g} | "
+    for name in REGIMES:
+        d, mu = _regime(cfg, name)
+        table.append(f"| {name} | {d} | {mu:.3g} | "
                      f"{100 * metrics[f'{name}_train_acc']:.1f}% | {100 * metrics[f'{name}_test_acc']:.1f}% | "
                      f"{100 * metrics[f'{name}_noisy_fit']:.0f}% | {paper[name]} |")
     return Result(metrics=metrics, claims=claims, figures=_figures(cfg, runs, heat),
                   tables={"regimes (mean over seeds)": "\n".join(table)},
                   data=["synthetic token-selection data (jaxml.tasks.token_selection)"],
                   notes=f"{cfg.seeds} seeds per regime; heatmap {len(cfg.heat_d)} x {len(cfg.heat_mu)} cells x "
-                        f"{cfg.heat_seeds} seeds; dim_scale={cfg.dim_scale}.")
+                        f"{cfg.heat_seeds} seeds.")
 
 
 if __name__ == "__main__":
