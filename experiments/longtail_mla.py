@@ -136,7 +136,7 @@ def get_config(mode: str) -> Config:
     full: CIFAR-100-LT (ratio 100), ResNet-34, the paper's schedule (batch 64, 320 epochs)."""
     if mode == "smoke":
         return Config(syn_classes=20, syn_dim=24, syn_n_max=100, syn_val=10, syn_test=20, syn_seeds=1,
-                      syn_many=40.0, syn_few=8.0, steps=300, real_seeds=1, gamma_max=2.0,
+                      syn_many=40.0, syn_few=8.0, steps=200, real_seeds=1, gamma_max=2.0,
                       syn_gamma_max=0.6, angle_classes=(20, 5))
     if mode == "full":
         epochs = 320
@@ -225,7 +225,8 @@ def train_real(cfg: Config, run: int) -> dict:
     recipe = NCRecipe(lr=cfg.lr, weight_decay=cfg.weight_decay, feature_penalty=cfg.feature_penalty,
                       steps=cfg.steps, batch_size=cfg.batch_size, augment=cfg.augment)
     ctx = context()
-    res = train(nc_loss_fn(backbone, etf, recipe), init_backbone(k_init, backbone), nc_optimizer(recipe),
+    params0 = jax.jit(init_backbone, static_argnums=1)(k_init, backbone)  # one compile, not one per layer
+    res = train(nc_loss_fn(backbone, etf, recipe), params0, nc_optimizer(recipe),
                 data=batch_sampler(data.x_train, data.y_train, cfg.batch_size, augment=cfg.augment),
                 num_steps=cfg.steps, key=k_train, log_every=max(1, cfg.steps // 5),
                 checkpoint_dir=ctx.checkpoint_dir(f"{cfg.dataset}_run{run}") if cfg.checkpoint_every else None,

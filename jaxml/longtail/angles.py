@@ -110,6 +110,7 @@ def fit_gamma(angle_fn, target: jax.Array, count_ratio: jax.Array, gammas: jax.A
       ``(best_gamma, rms_error)`` with the root-mean-square angle error at the best gamma.
     """
     gammas = jnp.asarray(gammas, jnp.float32)
-    errs = jax.jit(jax.vmap(lambda g: jnp.sqrt(jnp.mean((angle_fn(count_ratio, g) - target) ** 2))))(gammas)
+    # eager vmap: its primitives compile once per shape and are reused across calls
+    errs = jax.vmap(lambda g: jnp.sqrt(jnp.mean((angle_fn(count_ratio, g) - target) ** 2)))(gammas)
     best = jnp.argmin(errs)
     return gammas[best], errs[best]
