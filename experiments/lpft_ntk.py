@@ -17,8 +17,10 @@ Claims checked (means over seeds; paper Tables 1-3, Figs. 2-4):
 Expected (paper, RoBERTa-base, Amazon -> OOD sets): LP-FT beats FT by 1-3 points OOD and changes
 features several times less; measured quick-mode numbers are in docs/lpft_ntk.md.
 
-Runtime on 2 CPU cores (unloaded): smoke ~30 s (tiny random BERT), quick ~10-15 min (MiniLM,
-256 SST-2 training sentences, 3 seeds, NTK on 32 + 32 examples), full: roberta-base from a local
+Runtime on 2 CPU cores: smoke ~45 s of CPU time (tiny random BERT; 3-8 min wall on a heavily shared
+machine), quick (MiniLM, 256 SST-2 training sentences, 3 seeds, NTK on 32 + 32 examples): not
+measured to completion yet; about 25 TFLOP, so roughly 10-15 min on two unloaded cores and over
+an hour at load 20. full: roberta-base from a local
 folder (``--set model_path=/path/to/roberta-base``), 10 epochs on 8,192 sentences, 5 seeds, NTK
 on 250 + 250 examples block by block (accelerator).
 
