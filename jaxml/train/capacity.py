@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import dataclasses
 import enum
+import time
 from collections.abc import Callable, Sequence
 from typing import Any, NamedTuple
 
@@ -426,8 +427,8 @@ def make_trainer(data: PaddedData, vocab_max: int, classes_max: int, cfg: Capaci
     return run
 
 
-def capacity_search(key: jax.Array, datasets: Sequence[MemorizeDataset], cfg: CapacityConfig
-                    ) -> list[CapacityResult]:
+def capacity_search(key: jax.Array, datasets: Sequence[MemorizeDataset], cfg: CapacityConfig, *,
+                    progress: Callable[[str], None] | None = None) -> list[CapacityResult]:
     """Smallest size (and parameter count) whose trained model memorises each data set.
 
     All data sets are searched in lockstep (:func:`bisect_min_sizes`): each round trains
@@ -439,6 +440,7 @@ def capacity_search(key: jax.Array, datasets: Sequence[MemorizeDataset], cfg: Ca
       key: PRNG key; seed ``s`` uses ``fold_in(key, s)`` for every size and data set.
       datasets: data sets (any mix of settings, lengths, vocabularies).
       cfg: :class:`CapacityConfig`.
+      progress: optional callback given one line per search round (cells trained, seconds).
 
     Returns:
       One :class:`CapacityResult` per data set.
@@ -455,7 +457,11 @@ def capacity_search(key: jax.Array, datasets: Sequence[MemorizeDataset], cfg: Ca
         flat_sizes = np.repeat(np.asarray(sizes, np.int32).reshape(-1), S)
         flat_problems = np.repeat(np.arange(P, dtype=np.int32), k * S)
         keys = jnp.tile(seed_keys, (P * k, 1))
+        t0 = time.perf_counter()
         acc = run(keys, flat_sizes, flat_problems)["accuracy"].reshape(P, k, S)
+        if progress is not None:
+            progress(f"capacity search: trained {flat_sizes.size} models ({cfg.num_steps} steps) "
+                     f"in {time.perf_counter() - t0:.1f} s")
         out = []
         for j in range(P):
             row = []
