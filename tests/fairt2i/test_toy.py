@@ -36,7 +36,7 @@ def test_batch_follows_the_bias_and_captions_are_truthful():
 
 
 def test_classifier_reads_rendered_colours_and_abstains_on_grey():
-    b = toy.sample_batch(jax.random.key(1), WORLD, 400)
+    b = toy.sample_batch(jax.random.key(1), WORLD, 100)
     lab = toy.classify_colour((b["x0"] + 1) / 2, WORLD.colours)
     assert float(jnp.mean(lab == b["colour"])) == 1.0
     grey = jnp.full((3, 8, 8, 3), 0.88)
@@ -62,7 +62,7 @@ def test_whitening_makes_captions_equidistant():
 
 
 def test_denoiser_shapes_eps_x0_consistency_and_training_decreases_loss():
-    dc = toy.DenoiserConfig(image_size=8, text_dim=7, width=32, n_blocks=1, cond_dim=32)
+    dc = toy.DenoiserConfig(image_size=8, text_dim=7, width=16, n_blocks=1, cond_dim=16)
     table = jnp.eye(7)
     params = toy.init_denoiser(jax.random.key(0), dc)
     x = jax.random.normal(jax.random.key(1), (4, 8, 8, 3))
@@ -75,8 +75,8 @@ def test_denoiser_shapes_eps_x0_consistency_and_training_decreases_loss():
     ab_all = toy.cosine_alphas_cumprod()
     loss = lambda p, b, k: toy.diffusion_loss(p, b, k, cfg=dc, caption_table=table,
                                               alphas_cumprod=ab_all)
-    res = train(loss, params, optax.adam(3e-3), data=lambda k, s: toy.sample_batch(k, WORLD, 32),
-                num_steps=60, key=jax.random.key(3), log_every=60, progress=False)
+    res = train(loss, params, optax.adam(3e-3), data=lambda k, s: toy.sample_batch(k, WORLD, 16),
+                num_steps=40, key=jax.random.key(3), log_every=40, progress=False)
     h = res.history["loss"]
     assert np.mean(h[-10:]) < 0.6 * np.mean(h[:5])
 
