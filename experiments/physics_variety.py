@@ -19,8 +19,11 @@ test observations as in the paper):
   * fixed-d sweep (fewer trial functions, d_V = 1, 10, 20, 40): PILR's error rises with d_V
     (paper: 0.012 / 0.13 / 0.33 at d_V = 10 / 20 / 40).
 
-Runtime on 2 free CPU cores: smoke ~1 min (compilation dominates), quick ~4 min (float64 throughout), full (50 initial
-conditions, finer hyperparameter grid, longer Adam) ~30 min on CPU.
+Runtime: smoke ~1 min of CPU, mostly compilation. Quick was estimated at ~4 min on 2 free cores
+but has never finished here: on the shared 2-core machine it deadlocks from oscillator d = 17 on,
+with both XLA intra-op threads inside jaxlib's LAPACK ParallelBatchMap waiting on each other (see
+docs/physics_variety.md). Full (50 initial conditions, finer hyperparameter grid, longer Adam):
+~30 min on CPU (estimate).
 
     jaxml run physics_variety --mode quick
     python experiments/physics_variety.py --mode smoke --out /tmp/pv
@@ -86,10 +89,11 @@ def get_config(mode: str) -> Config:
     """smoke: two small d per system, 3 initial conditions; quick: the paper's settings with 10
     initial conditions; full: 50 initial conditions, a 16 x 16 hyperparameter grid, longer Adam."""
     if mode == "smoke":
-        # two small d per system (the claims compare d's), 2 initial conditions, tiny grids:
-        # structure and plumbing only; the claims are meant for quick mode
-        return Config(num_ics=2, n_val=30, n_test=100, num_hyper=3, dv_points=1, osc_dims=(5, 7), osc_n=(10,),
-                      osc_trials=20, diff_space=(2, 3), diff_n=(20,), diff_colloc=40, diff_weak=(8, 3),
+        # the minimum that runs every code path (one d per system, so the Figure-1 ratios are 1;
+        # linear, nonlinear and fewer-trial-function PILR), 2 initial conditions, tiny grids:
+        # compilation dominates, so every extra d would cost a compile; claims are for quick mode
+        return Config(num_ics=2, n_val=30, n_test=100, num_hyper=3, dv_points=1, osc_dims=(5,), osc_n=(10,),
+                      osc_trials=20, diff_space=(2,), diff_n=(20,), diff_colloc=40, diff_weak=(8, 3),
                       bern_inv_h=(10,), sweep_inv_h=10, sweep_dropped=(0, 3), adam_steps=5, gauss_newton_steps=2)
     if mode == "full":
         return Config(num_ics=50, num_hyper=16, dv_points=10, adam_steps=2000)
@@ -147,7 +151,10 @@ def _regression(cfg: Config, key: jax.Array, *, basis: ph.Basis, sample_ic: Call
 
     keys = jax.random.split(key, cfg.num_ics)
     D_lin = D_forms[0] if D_linear is None else D_linear
-    run = jax.jit(jax.vmap(one, in_axes=(0, None, None, None, None, None)))
+    # compilation, not execution, dominates every mode (one compile per setting; the heavy lifting
+    # is LAPACK, which the LLVM optimisation level does not touch): level 0 halves the CPU time
+    run = jax.jit(jax.vmap(one, in_axes=(0, None, None, None, None, None)),
+                  compiler_options={"xla_backend_optimization_level": 0})
     res = jax.device_get(run(keys, D_forms, D_lin, xis, nus, grid))
     # move the initial-condition axis last: ridge (n, ic), pilr (n, F, ic)
     return {k: np.moveaxis(np.asarray(v), 0, -1) for k, v in res.items()}

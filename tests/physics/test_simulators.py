@@ -14,13 +14,13 @@ def test_oscillator_and_diffusion_solve_their_equations():
     with jax.enable_x64(True):
         f = lambda t: ph.oscillator_solution(t, 0.7, -1.3)
         t = jnp.linspace(0.0, 6.0, 9)
-        res = jax.vmap(lambda s: ph.harmonic_oscillator_operator().apply(f, s))(t)
+        res = jax.jit(jax.vmap(lambda s: ph.harmonic_oscillator_operator().apply(f, s)))(t)  # one compile
         np.testing.assert_allclose(res, 0.0, atol=1e-12)
         np.testing.assert_allclose(f(0.0), 0.7)
         A, B = jnp.array([0.3, 1.2, -0.4]), jnp.array([0.0, 0.5, 2.0])
         u = lambda z: ph.diffusion_solution(z, A, B)
         z = ph.sample_box(jax.random.PRNGKey(0), 7, (-math.pi, 0.0), (math.pi, 1.0))
-        res = jax.vmap(lambda p: ph.HeatOperator().apply(u, p))(z)
+        res = jax.jit(jax.vmap(lambda p: ph.HeatOperator().apply(u, p)))(z)
         np.testing.assert_allclose(res, 0.0, atol=1e-12)
         np.testing.assert_allclose(u(jnp.array([0.0, 0.0])), 0.3 + 1.2 - 0.4)
 
