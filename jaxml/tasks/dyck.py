@@ -239,6 +239,23 @@ def max_depth(x: str | Sequence[int] | np.ndarray, k: int) -> int:
     return int(depth_profile(x, k).max())
 
 
+def _step_stack(s: int, k: int, kind: "DyckKind", stack: list[int], counts: list[int]) -> bool:
+    """Apply symbol s (open < k <= close) to the stack (Dyck) / counters (Shuffle); False if illegal."""
+    if s < k:
+        stack.append(s)
+        counts[s] += 1
+        return True
+    if kind is DyckKind.DYCK:
+        if stack and stack[-1] == s - k:
+            stack.pop()
+            return True
+        return False
+    if counts[s - k] > 0:
+        counts[s - k] -= 1
+        return True
+    return False
+
+
 def prefix_labels(x: str | Sequence[int] | np.ndarray, k: int,
                   kind: DyckKind = DyckKind.DYCK) -> tuple[np.ndarray, np.ndarray]:
     """Stack algorithm: for each prefix length 0..n, is it a valid prefix, is it complete.
@@ -257,19 +274,7 @@ def prefix_labels(x: str | Sequence[int] | np.ndarray, k: int,
     for i, s in enumerate(sym):
         s = int(s)
         if ok:
-            if s < k:
-                stack.append(s)
-                counts[s] += 1
-            elif kind is DyckKind.DYCK:
-                if stack and stack[-1] == s - k:
-                    stack.pop()
-                else:
-                    ok = False
-            else:
-                if counts[s - k] > 0:
-                    counts[s - k] -= 1
-                else:
-                    ok = False
+            ok = _step_stack(s, k, kind, stack, counts)
         valid[i + 1] = ok
         depth = len(stack) if kind is DyckKind.DYCK else sum(counts)
         complete[i + 1] = ok and depth == 0
@@ -312,20 +317,7 @@ def next_token_sets(x: str | Sequence[int] | np.ndarray, k: int,
                 out[i, 2 * k] = sum(counts) == 0
         if i == n or not ok:
             continue
-        s = int(sym[i])
-        if s < k:
-            stack.append(s)
-            counts[s] += 1
-        elif kind is DyckKind.DYCK:
-            if stack and stack[-1] == s - k:
-                stack.pop()
-            else:
-                ok = False
-        else:
-            if counts[s - k] > 0:
-                counts[s - k] -= 1
-            else:
-                ok = False
+        ok = _step_stack(int(sym[i]), k, kind, stack, counts)
     return out
 
 
