@@ -4,7 +4,7 @@
 
     jaxml list
     jaxml run SLUG [--mode smoke|quick|full] [--out DIR] [--set key=value ...] [--seed N] [--resume] [--distributed]
-    jaxml reproduce [SLUG ...] [--mode quick] [--out DIR]
+    jaxml reproduce [SLUG ...] [--mode quick] [--out DIR] [--timeout SECONDS]
 
 Exit codes: 0 success (also when a claim does not hold: that is a result); 2 bad usage or
 config; 3 missing data; 4 non-finite loss; 5 unwritable output; 1 any other error. Errors print
@@ -33,7 +33,10 @@ def _parser() -> argparse.ArgumentParser:
     rp.add_argument("--mode", default="quick", help="smoke | quick | full (default quick)")
     rp.add_argument("--out", default="results", help="results root (default results/)")
     rp.add_argument("--seed", type=int, default=None)
-    rp.add_argument("--distributed", action="store_true", help="call jax.distributed.initialize() first")
+    rp.add_argument("--timeout", type=float, default=None, metavar="SECONDS",
+                    help="kill an experiment that runs longer and go on with the next (default: no limit)")
+    rp.add_argument("--distributed", action="store_true",
+                    help="each experiment's process calls jax.distributed.initialize() first")
     return p
 
 
@@ -57,7 +60,7 @@ def _dispatch(args: argparse.Namespace) -> int:
     from jaxml.data.core import DataNotFoundError
     from jaxml.experiment.config import ConfigError, Mode
     from jaxml.experiment.registry import UnknownExperimentError, describe, list_experiments
-    from jaxml.experiment.runner import OutputDirError, run_experiment
+    from jaxml.experiment.runner import OutputDirError, run_experiment, run_isolated
     from jaxml.train.loop import NonFiniteLossError
 
     if args.command == "list":
@@ -68,7 +71,7 @@ def _dispatch(args: argparse.Namespace) -> int:
                 print(f"{slug:20s} (cannot import: {e})")
         return 0
 
-    if getattr(args, "distributed", False):
+    if args.command == "run" and args.distributed:  # reproduce passes the flag to each child process
         import jax
 
         jax.distributed.initialize()
@@ -90,16 +93,19 @@ def _dispatch(args: argparse.Namespace) -> int:
         if unknown:
             raise UnknownExperimentError(
                 f"unknown experiment(s) {', '.join(unknown)}; known experiments: {', '.join(list_experiments())}")
+        if args.timeout is not None and not args.timeout > 0:
+            raise ConfigError(f"--timeout must be a positive number of seconds, got {args.timeout:g}")
         root = prepare_out_dir(args.out)
         records = []
-        for slug in slugs:
-            rec = {"slug": slug, "title": describe(slug)}
+        for slug in slugs:  # one process per experiment: a crash or hang stays in its own record
+            rec = run_isolated(slug, mode=mode, out=root / slug / mode.value, seed=args.seed,
+                               timeout=args.timeout, distributed=args.distributed)
             try:
-                _, out = run_experiment(slug, mode=mode, out=root / slug / mode.value, seed=args.seed)
-                rec["out_dir"] = str(out)
-            except (ConfigError, DataNotFoundError, NonFiniteLossError, OSError, RuntimeError, ValueError) as e:
-                rec["error"] = f"{type(e).__name__}: {e}"
-                print(f"error in {slug}: {e}", file=sys.stderr)
+                rec["title"] = describe(slug)
+            except Exception as e:  # the child already reported why the script cannot be imported
+                rec["title"] = f"(cannot import: {type(e).__name__})"
+            if "error" in rec:
+                print(f"error in {slug}: {rec['error']}", file=sys.stderr)
             records.append(rec)
         md, html = write_report(records, root, mode=mode.value)
         print(f"report: {md} and {html}")

@@ -10,6 +10,7 @@ from __future__ import annotations
 import io
 import logging
 import platform
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -19,7 +20,12 @@ from jaxml.experiment.config import ExperimentConfig, Mode, apply_overrides, con
 from jaxml.experiment.registry import load_experiment
 from jaxml.experiment.results import Result, RunContext, _use_context, write_atomic, write_json_atomic
 
-__all__ = ["OutputDirError", "default_out_dir", "prepare_out_dir", "resolve_config", "run_experiment", "save_result"]
+__all__ = ["OutputDirError", "default_out_dir", "prepare_out_dir", "resolve_config", "run_experiment", "run_isolated",
+           "save_result"]
+
+# what a non-zero exit code of ``jaxml run`` means (see jaxml.experiment.cli)
+_EXIT_MEANING = {1: "unexpected error", 2: "bad config", 3: "missing data", 4: "non-finite loss",
+                 5: "unwritable output", 130: "interrupted", -9: "killed (SIGKILL, e.g. out of memory)"}
 
 
 class OutputDirError(OSError):
@@ -139,3 +145,32 @@ def run_experiment(slug: str, *, mode: str | Mode = Mode.QUICK, out: str | Path 
             logger.removeHandler(h)
             h.close()
     return result, out_dir
+
+
+def run_isolated(slug: str, *, mode: str | Mode, out: str | Path, seed: int | None = None,
+                 timeout: float | None = None, distributed: bool = False) -> dict[str, str]:
+    """Run one experiment in a fresh Python process (``python -m jaxml run``), for ``reproduce``.
+
+    A separate process per experiment keeps one paper's failure, hang, memory use or XLA state
+    from reaching the next: with ``timeout`` (seconds) a run that takes longer is killed and
+    recorded as timed out, and the remaining experiments still run. Output streams through.
+
+    Returns:
+      A report record: ``{"slug", "out_dir"}`` on success, ``{"slug", "error"}`` otherwise.
+    """
+    mode = Mode.parse(mode)
+    cmd = [sys.executable, "-m", "jaxml", "run", slug, "--mode", mode.value, "--out", str(out)]
+    if seed is not None:
+        cmd += ["--seed", str(seed)]
+    if distributed:
+        cmd.append("--distributed")
+    try:
+        proc = subprocess.run(cmd, stdin=subprocess.DEVNULL, timeout=timeout)
+    except subprocess.TimeoutExpired:
+        return {"slug": slug, "error": f"timed out after {timeout:g} s and was killed; run it alone with "
+                                       f"`jaxml run {slug} --mode {mode.value}` or raise --timeout"}
+    if proc.returncode != 0:
+        why = _EXIT_MEANING.get(proc.returncode, "error")
+        return {"slug": slug, "error": f"`jaxml run {slug}` exited with code {proc.returncode} ({why}); "
+                                       f"its log is {Path(out) / 'log.txt'}"}
+    return {"slug": slug, "out_dir": str(out)}

@@ -98,3 +98,49 @@ def test_reproduce_writes_a_report(tmp_path):
     text = md.read_text()
     assert "| benign_attention |" in text and "error: DataNotFoundError" in text
     assert "data:image/png;base64," in html.read_text()
+
+
+_TINY_EXPERIMENT = '''"""A tiny experiment whose one claim holds."""
+import dataclasses
+from jaxml.experiment import Claim, ExperimentConfig, Result, param
+
+
+@dataclasses.dataclass(frozen=True)
+class Config(ExperimentConfig):
+    x: int = param(1, lo=0, hi=10, help="a number")
+
+
+def get_config(mode):
+    return Config()
+
+
+def main(cfg):
+    return Result(metrics={"x": float(cfg.x)}, claims=[Claim.check("x_positive", "x > 0", cfg.x, 0, ">")])
+'''
+
+
+def test_reproduce_isolates_a_hanging_and_a_crashing_experiment(tmp_path):
+    exps = tmp_path / "experiments"
+    exps.mkdir()
+    (exps / "good.py").write_text(_TINY_EXPERIMENT)
+    (exps / "hang.py").write_text(_TINY_EXPERIMENT.replace("A tiny experiment whose one claim holds", "Hangs")
+                                  .replace("    return Result(", "    import time\n    time.sleep(600)\n    return Result("))
+    (exps / "crash.py").write_text(_TINY_EXPERIMENT.replace("A tiny experiment whose one claim holds", "Crashes")
+                                   .replace("    return Result(", "    raise RuntimeError('boom')\n    return Result("))
+    out = tmp_path / "res"
+    t0 = time.time()
+    r = subprocess.run([sys.executable, "-m", "jaxml", "reproduce", "--mode", "smoke", "--timeout", "20", "--out",
+                        str(out)], capture_output=True, text=True, timeout=300,
+                       env=dict(os.environ, JAXML_EXPERIMENTS=str(exps), PYTHONUNBUFFERED="1"))
+    assert r.returncode == 1, r.stderr[-3000:]
+    assert time.time() - t0 < 200  # the hanging run was killed at its timeout, not waited for
+    report = (out / "report.md").read_text()
+    assert "| good | 1/1 |" in report
+    assert "hang" in report and "timed out after 20 s" in report
+    assert "crash" in report and "exited with code 1" in report
+    assert json.loads((out / "good" / "smoke" / "claims.json").read_text())["claims"][0]["holds"]
+
+
+def test_reproduce_rejects_a_non_positive_timeout(capsys):
+    assert cli_main(["reproduce", "benign_attention", "--timeout", "0"]) == 2
+    assert "--timeout must be a positive number of seconds" in capsys.readouterr().err
