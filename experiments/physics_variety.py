@@ -32,6 +32,7 @@ docs/physics_variety.md). Full (50 initial conditions, finer hyperparameter grid
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
 from typing import Any, Callable
 
@@ -113,6 +114,11 @@ def _regression(cfg: Config, key: jax.Array, *, basis: ph.Basis, sample_ic: Call
     ``residual_fn`` (nonlinear D, F = 1) PILR is the soft-constraint Adam fit warm-started from the
     linear part ``D_linear``. Returns arrays: ridge (len(ns), num_ics), pilr (len(ns), F, num_ics),
     and their excess risks (MSE against the noiseless f*).
+
+    Every fit is its own jitted call (vmapped over initial conditions and candidates), and each is
+    finished before the next starts. One jitted program holding several independent batched
+    LAPACK solves deadlocked on 2 cores: XLA ran them concurrently, and each of jaxlib's batched
+    solves waited for a thread of the 2-thread intra-op pool that the other one held.
     """
     grid = ph.log_uniform_grid(cfg.hyper_lo, cfg.hyper_hi, cfg.num_hyper)
     xis, nus = ph.hyper_grid(grid, grid)
@@ -124,40 +130,45 @@ def _regression(cfg: Config, key: jax.Array, *, basis: ph.Basis, sample_ic: Call
         clean = jax.vmap(lambda z: solution(ic, z))(x)
         return Phi, ph.noisy_observations(ke, clean, cfg.sigma), clean
 
-    def one(k, D_forms, D_linear, xis, nus, grid):
+    def data(k):
         k_ic, k_tr, k_val, k_te, k_fit = jax.random.split(k, 5)
         ic = sample_ic(k_ic)
         Pv, yv, _ = draw(k_val, ic, cfg.n_val)
         Pt, yt, ct = draw(k_te, ic, cfg.n_test)
-        out = {"ridge": [], "pilr": [], "ridge_excess": [], "pilr_excess": []}
-        for n in ns:
-            P, y, _ = draw(jax.random.fold_in(k_tr, n), ic, n)
-            r = ph.tune_ridge(P, y, Pv, yv, grid)
-            out["ridge"].append(ph.mse(Pt, r.w, yt))
-            out["ridge_excess"].append(ph.mse(Pt, r.w, ct))
-            ps, pe = [], []
-            for f in range(D_forms.shape[0]):
-                if residual_fn is None:
-                    s = ph.tune_pilr(P, y, D_forms[f], Pv, yv, xis, nus)
-                else:
-                    s = ph.tune_pilr_nonlinear(k_fit, P, y, residual_fn, D_linear, Pv, yv, xis, nus,
-                                               num_steps=cfg.adam_steps, learning_rate=cfg.adam_lr,
-                                               gauss_newton_steps=cfg.gauss_newton_steps)
-                ps.append(ph.mse(Pt, s.w, yt))
-                pe.append(ph.mse(Pt, s.w, ct))
-            out["pilr"].append(jnp.stack(ps))
-            out["pilr_excess"].append(jnp.stack(pe))
-        return {k_: jnp.stack(v) for k_, v in out.items()}
+        train = [draw(jax.random.fold_in(k_tr, n), ic, n)[:2] for n in ns]
+        return {"Pv": Pv, "yv": yv, "Pt": Pt, "yt": yt, "ct": ct, "train": train, "k_fit": k_fit}
 
-    keys = jax.random.split(key, cfg.num_ics)
-    D_lin = D_forms[0] if D_linear is None else D_linear
     # compilation, not execution, dominates every mode (one compile per setting; the heavy lifting
     # is LAPACK, which the LLVM optimisation level does not touch): level 0 halves the CPU time
-    run = jax.jit(jax.vmap(one, in_axes=(0, None, None, None, None, None)),
-                  compiler_options={"xla_backend_optimization_level": 0})
-    res = jax.device_get(run(keys, D_forms, D_lin, xis, nus, grid))
-    # move the initial-condition axis last: ridge (n, ic), pilr (n, F, ic)
-    return {k: np.moveaxis(np.asarray(v), 0, -1) for k, v in res.items()}
+    jit = functools.partial(jax.jit, compiler_options={"xla_backend_optimization_level": 0})
+    fit_ridge = jit(jax.vmap(lambda P, y, Pv, yv: ph.tune_ridge(P, y, Pv, yv, grid).w))
+    if residual_fn is None:
+        fit_pilr = jit(jax.vmap(lambda P, y, Pv, yv, k, D: ph.tune_pilr(P, y, D, Pv, yv, xis, nus).w,
+                                in_axes=(0, 0, 0, 0, 0, None)))
+    else:
+        D_lin = D_forms[0] if D_linear is None else D_linear
+        fit_pilr = jit(jax.vmap(lambda P, y, Pv, yv, k, D: ph.tune_pilr_nonlinear(
+            k, P, y, residual_fn, D_lin, Pv, yv, xis, nus, num_steps=cfg.adam_steps,
+            learning_rate=cfg.adam_lr, gauss_newton_steps=cfg.gauss_newton_steps).w, in_axes=(0, 0, 0, 0, 0, None)))
+
+    batch = jax.block_until_ready(jit(jax.vmap(data))(jax.random.split(key, cfg.num_ics)))
+    Pt, yt, ct = (np.asarray(batch[k]) for k in ("Pt", "yt", "ct"))
+
+    def test_mse(w) -> tuple[np.ndarray, np.ndarray]:  # w (ics, d) -> noisy and noiseless test MSE per ic
+        pred = np.einsum("imd,id->im", Pt, np.asarray(w))
+        return ((pred - yt) ** 2).mean(-1), ((pred - ct) ** 2).mean(-1)
+
+    out: dict[str, list] = {"ridge": [], "pilr": [], "ridge_excess": [], "pilr_excess": []}
+    for P, y in batch["train"]:
+        args = (P, y, batch["Pv"], batch["yv"])
+        m, e = test_mse(jax.device_get(fit_ridge(*args)))
+        out["ridge"].append(m)
+        out["ridge_excess"].append(e)
+        fits = [test_mse(jax.device_get(fit_pilr(*args, batch["k_fit"], D_forms[f]))) for f in range(D_forms.shape[0])]
+        out["pilr"].append(np.stack([f[0] for f in fits]))
+        out["pilr_excess"].append(np.stack([f[1] for f in fits]))
+    # ridge (n, ic), pilr (n, F, ic)
+    return {k: np.stack(v) for k, v in out.items()}
 
 
 def _stack_forms(mats: list[jax.Array]) -> jax.Array:

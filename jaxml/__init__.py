@@ -12,7 +12,15 @@ network: ``jaxml.nn``, ``jaxml.train``, ``jaxml.experiment``, ``jaxml.data``, ``
 from __future__ import annotations
 
 import importlib
+import os
 from typing import Any
+
+# jaxlib's CPU LAPACK kernels (solve, LU, Cholesky, SVD) call scipy's OpenBLAS, which scipy loads
+# lazily at the first decomposition. XLA already spreads a batch of decompositions over its own
+# threads; OpenBLAS threads on top of those oversubscribe the cores and spin: on 2 busy cores a
+# batched 201x201 solve took 55 s with OpenBLAS's default threads and 1 s with one thread, and
+# the physics_variety experiment hung. Set OPENBLAS_NUM_THREADS yourself to override this default.
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
 __version__ = "0.1.0"
 
