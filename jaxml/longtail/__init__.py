@@ -53,7 +53,15 @@ from jaxml.longtail.imbalance import (
 )
 from jaxml.longtail.models import Backbone, BackboneConfig, apply_backbone, init_backbone
 from jaxml.longtail.simulation import class_spreads, sample_collapsed_features
-from jaxml.longtail.recipe import NCRecipe, augment_crop_flip, batch_sampler, batched_features, nc_loss_fn, nc_optimizer
+from jaxml.longtail.recipe import (
+    NCRecipe,
+    augment_crop_flip,
+    batch_sampler,
+    batched_features,
+    input_normaliser,
+    nc_loss_fn,
+    nc_optimizer,
+)
 from jaxml.longtail.tuning import (
     GammaSearch,
     MethodEvaluation,
@@ -73,6 +81,7 @@ __all__ = [
     "longtail_split", "per_class_accuracy", "shot_groups",
     "Backbone", "BackboneConfig", "apply_backbone", "init_backbone",
     "class_spreads", "sample_collapsed_features",
-    "NCRecipe", "augment_crop_flip", "batch_sampler", "batched_features", "nc_loss_fn", "nc_optimizer",
+    "NCRecipe", "augment_crop_flip", "batch_sampler", "batched_features", "input_normaliser", "nc_loss_fn",
+    "nc_optimizer",
     "GammaSearch", "MethodEvaluation", "accuracy_curve", "evaluate_methods", "predict_batched", "tune_gamma",
 ]

@@ -24,7 +24,10 @@ import optax
 from jaxml.longtail.collapse import feature_norm_penalty
 from jaxml.longtail.models import BackboneConfig, apply_backbone
 
-__all__ = ["NCRecipe", "nc_optimizer", "nc_loss_fn", "batch_sampler", "augment_crop_flip", "batched_features"]
+__all__ = [
+    "NCRecipe", "nc_optimizer", "nc_loss_fn", "batch_sampler", "augment_crop_flip", "input_normaliser",
+    "batched_features",
+]
 
 
 @dataclasses.dataclass(frozen=True)

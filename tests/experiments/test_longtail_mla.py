@@ -1,5 +1,6 @@
 """longtail_mla in smoke mode, in-process: result structure, value ranges, claims tied to metrics."""
 
+import dataclasses
 import math
 
 import numpy as np
@@ -67,3 +68,17 @@ def test_config_validation():
         exp.Config(dataset="cifar100", feature_dim=32)
     with pytest.raises(ValueError, match="dataset"):
         exp.Config(dataset="imagenet")
+
+
+def test_batched_runs_match_sequential_train():
+    """The vmapped sweep over runs (quick mode) trains the same models as jaxml.train.train one run at a
+    time (the full-mode path): same splits, keys and steps, so the same features up to float rounding."""
+    cfg = dataclasses.replace(exp.get_config("smoke"), steps=30, real_seeds=2)
+    batched = exp.train_real_batched(cfg)
+    for run in (0, 1):
+        seq = exp.train_real(cfg, run)
+        for name in ("nc1", "nc2_etf_distance", "nc3_alignment", "mean_norm"):
+            assert batched[run]["nc"][name] == pytest.approx(seq["nc"][name], rel=1e-3, abs=1e-4)
+        np.testing.assert_allclose(batched[run]["test_norm"], seq["test_norm"], rtol=1e-3)
+        none = exp.AdjustMethod.NONE
+        assert batched[run]["eval"][none].test["all"] == pytest.approx(seq["eval"][none].test["all"], abs=2e-3)
