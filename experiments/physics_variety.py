@@ -19,11 +19,9 @@ test observations as in the paper):
   * fixed-d sweep (fewer trial functions, d_V = 1, 10, 20, 40): PILR's error rises with d_V
     (paper: 0.012 / 0.13 / 0.33 at d_V = 10 / 20 / 40).
 
-Runtime: smoke ~1 min of CPU, mostly compilation. Quick was estimated at ~4 min on 2 free cores
-but has never finished here: on the shared 2-core machine it deadlocks from oscillator d = 17 on,
-with both XLA intra-op threads inside jaxlib's LAPACK ParallelBatchMap waiting on each other (see
-docs/physics_variety.md). Full (50 initial conditions, finer hyperparameter grid, longer Adam):
-~30 min on CPU (estimate).
+Runtime: smoke ~1 min of CPU, mostly compilation; quick 244 s wall on 2 shared cores (9/10
+claims hold: diffusion's ridge grows 2.0x, not > 5x, see docs/physics_variety.md); full (50
+initial conditions, finer hyperparameter grid, longer Adam): ~30 min on CPU (estimate).
 
     jaxml run physics_variety --mode quick
     python experiments/physics_variety.py --mode smoke --out /tmp/pv
