@@ -60,12 +60,12 @@ class Config(ExperimentConfig):
     lr: float = param(5e-3, lo=1e-8, hi=10.0, help="gradient-descent step size")
     steps: int = param(1000, lo=1, hi=10_000_000, help="full-batch GD steps")
     seeds: int = param(3, lo=1, hi=1000, help="seeds per regime")
-    heat_d: tuple = param((500, 2500, 4500), lo=2, hi=100_000, help="heatmap d values")
+    heat_d: tuple = param((500, 2000, 3500), lo=2, hi=100_000, help="heatmap d values")
     heat_mu: tuple = param((5.0, 20.0, 60.0), lo=0.1, hi=10_000.0, help="heatmap ||mu|| values")
     heat_seeds: int = param(1, lo=1, hi=1000, help="seeds per heatmap cell")
     heat_chunk: int = param(12, lo=1, hi=100_000, help="heatmap cells per vmapped call (memory bound)")
-    checkpoint_every: int = param(250, lo=0, hi=10_000_000, help="checkpoint interval of regime runs")
-    eval_every: int = param(50, lo=1, hi=10_000_000, help="test-accuracy interval of regime runs")
+    checkpoint_every: int = param(500, lo=0, hi=10_000_000, help="checkpoint interval of regime runs")
+    eval_every: int = param(100, lo=1, hi=10_000_000, help="test-accuracy interval of regime runs")
 
     def __post_init__(self) -> None:
         super().__post_init__()
