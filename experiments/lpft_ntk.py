@@ -14,13 +14,16 @@ Claims checked (means over seeds; paper Tables 1-3, Figs. 2-4):
   * the head norm grows during LP (cross-entropy on nearly separable features), and the NTK's
     FT-effective / pre-train-effective norm ratio at the start of FT is larger for LP-FT than FT;
   * temperature scaling (fitted on validation logits) lowers LP-FT's ECE (15 bins).
-Expected (paper, RoBERTa-base, Amazon -> OOD sets): LP-FT beats FT by 1-3 points OOD and changes
-features several times less; measured quick-mode numbers are in docs/lpft_ntk.md.
+Expected (paper, RoBERTa-base, Amazon -> OOD sets): LP-FT beats FT OOD and changes features several
+times less. Measured (quick, 3 seeds): OOD FT 85.9%, LP 81.1%, LP-FT 81.6%, LoRA 85.5%, LP-LoRA
+81.3%; feature change FT / LP-FT 16.6x, LoRA / LP-LoRA 22.3x; LP head norm 15.4 (28.6x the random
+head); LP-FT ECE 0.216 -> 0.038 after temperature scaling; tables in docs/lpft_ntk.md.
 
 Runtime on 2 CPU cores: smoke ~45 s of CPU time (tiny random BERT; 3-8 min wall on a heavily shared
-machine), quick (MiniLM, 256 SST-2 training sentences, 3 seeds, NTK on 32 + 32 examples): not
-measured to completion yet; about 25 TFLOP, so roughly 10-15 min on two unloaded cores and over
-an hour at load 20. full: roberta-base from a local
+machine), quick (MiniLM, 256 SST-2 training sentences, 3 seeds, NTK on 32 + 32 examples): 17 CPU-minutes
+(999 s user + 22 s system; 36 min wall at load 7-9 on 2 shared cores), so about 9-12 min on two
+idle cores; 8/11 claims hold (LP-FT >= FT and LP-LoRA >= LoRA in accuracy fail at this scale, see
+the docs). full: roberta-base from a local
 folder (``--set model_path=/path/to/roberta-base``), 10 epochs on 8,192 sentences, 5 seeds, NTK
 on 250 + 250 examples block by block (accelerator).
 
