@@ -51,36 +51,41 @@ class DPBatch(NamedTuple):
 
 def edit_distance(a: jax.Array, b: jax.Array, ins_del: int = 2, sub: int = 3) -> jax.Array:
     """Weighted edit distance of int sequences a (n,), b (m,) by the DP
-    ``D[i, j] = min(D[i-1, j] + c_del, D[i, j-1] + c_ins, D[i-1, j-1] + c_sub 1[a_i != b_j])``."""
+    ``D[i, j] = min(D[i-1, j] + c_del, D[i, j-1] + c_ins, D[i-1, j-1] + c_sub 1[a_i != b_j])``.
+
+    One ``lax.scan`` over the rows i; within a row the left-to-right recurrence
+    ``D[i, j] = min(c_j, D[i, j-1] + c_ins)`` with ``c_j = min(D[i-1, j] + c_del,
+    D[i-1, j-1] + c_sub 1[a_i != b_j])`` (``c_0 = D[i-1, 0] + c_del``) unrolls to
+    ``D[i, j] = c_ins j + min_{k <= j} (c_k - c_ins k)``, a prefix minimum (``lax.cummin``), so
+    there is no inner sequential loop (cheaper to compile and to run than a nested scan).
+    """
     m = b.shape[0]
-    row0 = jnp.arange(m + 1, dtype=jnp.int32) * ins_del
+    ramp = jnp.arange(m + 1, dtype=jnp.int32) * ins_del
 
     def row_step(prev: jax.Array, ai: jax.Array):
-        first = prev[0] + ins_del
+        diag = prev[:-1] + sub * (ai != b).astype(jnp.int32)
+        c = jnp.concatenate([prev[:1] + ins_del, jnp.minimum(prev[1:] + ins_del, diag)])
+        row = ramp + jax.lax.cummin(c - ramp)
+        return row, None
 
-        def cell(left: jax.Array, j: jax.Array):
-            val = jnp.minimum(jnp.minimum(prev[j + 1] + ins_del, left + ins_del),
-                              prev[j] + sub * (ai != b[j]).astype(jnp.int32))
-            return val, val
-
-        _, rest = jax.lax.scan(cell, first, jnp.arange(m))
-        return jnp.concatenate([first[None], rest]), None
-
-    last, _ = jax.lax.scan(row_step, row0, a)
+    last, _ = jax.lax.scan(row_step, ramp, a)
     return last[m]
 
 
 def lcs_length(a: jax.Array, b: jax.Array) -> jax.Array:
-    """LCS length by ``L[i, j] = L[i-1, j-1] + 1 if a_i = b_j else max(L[i-1, j], L[i, j-1])``."""
+    """LCS length by ``L[i, j] = L[i-1, j-1] + 1 if a_i = b_j else max(L[i-1, j], L[i, j-1])``.
+
+    Because ``L[i-1, j-1] + 1 >= max(L[i-1, j], L[i, j-1])``, the recurrence equals
+    ``L[i, j] = max(L[i, j-1], L[i-1, j], 1[a_i = b_j] (L[i-1, j-1] + 1))``, so a row is the prefix
+    maximum (``lax.cummax``) of ``max(L[i-1, j], 1[a_i = b_j] (L[i-1, j-1] + 1))``: one scan over
+    rows, no inner loop.
+    """
     m = b.shape[0]
 
     def row_step(prev: jax.Array, ai: jax.Array):
-        def cell(left: jax.Array, j: jax.Array):
-            val = jnp.where(ai == b[j], prev[j] + 1, jnp.maximum(prev[j + 1], left))
-            return val, val
-
-        _, rest = jax.lax.scan(cell, jnp.zeros((), jnp.int32), jnp.arange(m))
-        return jnp.concatenate([jnp.zeros((1,), jnp.int32), rest]), None
+        cand = jnp.maximum(prev[1:], jnp.where(ai == b, prev[:-1] + 1, 0))
+        row = jnp.concatenate([jnp.zeros((1,), jnp.int32), jax.lax.cummax(cand)])
+        return row, None
 
     last, _ = jax.lax.scan(row_step, jnp.zeros(m + 1, jnp.int32), a)
     return last[m]

@@ -2,6 +2,12 @@ import dataclasses
 import sys
 from pathlib import Path
 
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from jaxml.tasks.dp import DPTask, sample_batch, vocab_size
+
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "experiments"))
 import looped_timestep as lt  # noqa: E402
 
@@ -29,3 +35,15 @@ def test_full_mode_runs_end_to_end_at_reduced_size():
     res = lt.main(cfg)
     _check(res)
     assert {"edit_timestep_nondecreasing_in_r", "edit_timestep_beats_plain_at_max_r"} <= {c.name for c in res.claims}
+
+
+def test_task_batch_selects_each_task_by_a_traced_index_and_the_vocabulary_is_shared():
+    cfg = dataclasses.replace(lt.get_config("smoke"), tasks=("edit", "lcs"))
+    key = jax.random.key(3)
+    pick = jax.jit(lambda k, i: lt.task_batch(k, i, cfg, 8))
+    for i, name in enumerate(cfg.tasks):
+        got = pick(key, jnp.asarray(i))
+        ref = sample_batch(key, DPTask(name), batch=8, n=cfg.n, alphabet=cfg.alphabet)
+        for g, r in zip(got, ref):
+            np.testing.assert_array_equal(g, r)
+    assert lt.shared_vocab(cfg) == vocab_size(DPTask.EDIT, cfg.n, cfg.alphabet) > vocab_size(DPTask.LCS, cfg.n, cfg.alphabet)

@@ -70,3 +70,17 @@ def test_batches_are_well_formed(task):
     assert all(ref(list(r[:5]), list(r[6:11])) == int(v) for r, v in zip(t, np.asarray(b.answer)))
     with pytest.raises(ValueError, match="alphabet"):
         sample_batch(jax.random.key(0), task, batch=2, n=3, alphabet=1)
+
+
+def test_row_prefix_min_max_dp_matches_python_dp_on_random_strings_of_unequal_lengths():
+    # 200 random pairs per (n, m, alphabet), also other costs: the cummin/cummax rows vs the plain DP
+    rng = np.random.default_rng(0)
+    for n, m, alphabet in [(5, 5, 4), (8, 3, 3), (2, 9, 2), (12, 12, 5)]:
+        a = rng.integers(0, alphabet, (200, n))
+        b = rng.integers(0, alphabet, (200, m))
+        ed = np.asarray(jax.vmap(edit_distance)(jnp.asarray(a), jnp.asarray(b)))
+        ed11 = np.asarray(jax.vmap(lambda x, y: edit_distance(x, y, 1, 1))(jnp.asarray(a), jnp.asarray(b)))
+        lc = np.asarray(jax.vmap(lcs_length)(jnp.asarray(a), jnp.asarray(b)))
+        np.testing.assert_array_equal(ed, [edit_distance_py(list(x), list(y)) for x, y in zip(a, b)])
+        np.testing.assert_array_equal(ed11, [edit_distance_py(list(x), list(y), 1, 1) for x, y in zip(a, b)])
+        np.testing.assert_array_equal(lc, [lcs_py(list(x), list(y)) for x, y in zip(a, b)])
