@@ -21,8 +21,8 @@ threefry's (measured 57 s -> 39 s for one quick cell on the loaded 2-core machin
 compilation is a large part of the quick run.
 
 Runtime on 2 CPU cores shared with other jobs (load 5-7): smoke about 1.5 minutes (mostly XLA
-compilation); quick 9 min 18 s wall, 301 s of CPU time (about 5 minutes on idle cores); full is
-an accelerator job, estimated 10-30 minutes on one H100 (see docs/looped_timestep.md).
+compilation); quick 7-9 minutes wall, about 310 s of CPU time (about 5 minutes on idle cores);
+full is an accelerator job, estimated 10-30 minutes on one H100 (see docs/looped_timestep.md).
 
     jaxml run looped_timestep --mode quick
 """
