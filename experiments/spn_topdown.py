@@ -10,14 +10,20 @@ equal or better test log-likelihood, on 20+ data sets):
   * at equal wall-clock, top-down's posterior-predictive test log-likelihood is at least
     bottom-up's minus 0.1 nats;
   * both samplers beat the independent-Bernoulli baseline;
-  * as the network grows 8x (repetitions x8), bottom-up seconds per sweep grow about linearly
-    (>= 4x) while top-down's grow sublinearly (< 3x).
+  * as the network grows 8x (repetitions 2 -> 16), bottom-up seconds per sweep grow about linearly
+    (cost growth >= half the network growth) while top-down's grow sublinearly (< 0.4 of it).
 Published orientation (test LL): nltcs ~ -6.0, plants ~ -12.5 to -13 (LearnSPN-class models);
 independent Bernoulli on nltcs ~ -9.2.
 
-Runtime on 2 CPU cores: smoke ~1 min (mostly compilation), quick ~8-10 min (five data sets, a
-20 s sampling budget per sampler and data set, training rows capped at 5,000), full: the 20-set
-protocol with the paper's structure sizes and 5,000 + 10,000 iterations (accelerator, hours).
+Protocol: both samplers share the structure, the initial trees and the leaf prior (empirical Bayes
+per dimension, jaxml.spn.tuning, the paper's tuning; ``--set leaf_prior=fixed`` gives Trapp's
+Beta(1/2, 1/2)); their sweeps are interleaved so that machine load hits both alike; each gets
+``time_budget`` seconds of sampling (compilation excluded).
+
+Runtime on 2 shared CPU cores (load average 3-7 from other jobs): smoke ~40-75 s (compile-bound),
+quick ~15 min wall / ~11 min CPU (five data sets, 20 s of sampling per sampler and data set,
+training rows capped at 5,000; about half is XLA compilation and test-LL evaluation); full: the
+20-set protocol with larger structures and 5,000 + 10,000 iterations (accelerator, hours).
 
     jaxml run spn_topdown --mode quick
     python experiments/spn_topdown.py --mode smoke --out /tmp/spn
@@ -38,8 +44,9 @@ import numpy as np
 
 from jaxml.data.debd import load_debd
 from jaxml.experiment import Claim, ExperimentConfig, Result, log, new_figure, param, run_script
-from jaxml.spn.bayes import SamplerKind, make_prior, make_sampler, posterior_predictive_ll
-from jaxml.spn.structure import RatSpnConfig, build_structure, describe
+from jaxml.spn.bayes import SamplerKind, SpnPrior, make_prior, make_sampler, posterior_predictive_ll
+from jaxml.spn.structure import LeafKind, RatSpnConfig, build_structure, describe
+from jaxml.spn.tuning import LeafPriorTuning, empirical_bayes_prior
 
 SAMPLERS = (SamplerKind.TOP_DOWN, SamplerKind.BOTTOM_UP)
 
@@ -57,6 +64,18 @@ class Config(ExperimentConfig):
     alpha: float = param(1.0, lo=1e-6, hi=1e6, help="Dirichlet concentration of sum weights")
     beta_a: float = param(0.5, lo=1e-6, hi=1e6, help="Beta prior first shape of Bernoulli leaves")
     beta_b: float = param(0.5, lo=1e-6, hi=1e6, help="Beta prior second shape of Bernoulli leaves")
+    leaf_prior: str = param("empirical_bayes", choices=[t.value for t in LeafPriorTuning],
+                            help="fixed: Beta(beta_a, beta_b) on every leaf; empirical_bayes: per-dimension "
+                                 "Beta fitted on neighbourhood subsamples (jaxml.spn.tuning)")
+    eb_subsamples: int = param(64, lo=1, hi=100_000, help="empirical Bayes: subsamples per dimension")
+    eb_subsample_size: int = param(0, lo=0, hi=100_000_000,
+                                   help="empirical Bayes: rows per subsample (0 = N / (R * I), the mean "
+                                        "data per input, clipped to [10, 500])")
+    block_size: int = param(128, lo=1, hi=1_000_000,
+                            help="top-down: data whose proposals are drawn in parallel (exact blocked MH)")
+    xla_opt_level: int = param(-1, lo=-1, hi=3,
+                               help="XLA CPU backend optimisation level of every jitted function (-1 = "
+                                    "XLA's default; smoke mode uses 0: tiny runs are compile-bound)")
     max_train: int = param(5000, lo=0, hi=100_000_000,
                            help="cap on training rows (train+valid merged, random subset; 0 = all)")
     max_test: int = param(0, lo=0, hi=100_000_000, help="cap on test rows (0 = all)")
@@ -65,12 +84,13 @@ class Config(ExperimentConfig):
     burn_in: float = param(0.5, lo=0.0, hi=0.95,
                            help="fraction of the sweeps so far discarded before averaging predictives")
     keep: int = param(5, lo=1, hi=1000, help="retained states (evenly thinned) per predictive estimate")
-    evals: int = param(6, lo=2, hi=100, help="test-LL evaluations along each run (curve points)")
+    evals: int = param(4, lo=2, hi=100, help="test-LL evaluations along each run, at geometrically "
+                                             "spaced sampling times ending at the time budget")
     scaling_dataset: str = param("nltcs", help="data set of the cost-vs-size measurement")
     scaling_rows: int = param(2000, lo=10, hi=100_000_000, help="training rows of the scaling runs")
-    scaling_repetitions: tuple = param((2, 4, 8, 16), lo=1, hi=4096,
+    scaling_repetitions: tuple = param((2, 4, 16), lo=1, hi=4096,
                                        help="repetition counts of the scaling runs (network sizes)")
-    scaling_sweeps: int = param(2, lo=1, hi=1000, help="timed sweeps per scaling point")
+    scaling_sweeps: int = param(3, lo=1, hi=1000, help="timed sweeps per scaling point (the fastest counts)")
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -86,7 +106,8 @@ def get_config(mode: str) -> Config:
     if mode == "smoke":
         return Config(datasets=("nltcs",), depth=2, num_sums=3, num_inputs=3, num_repetitions=2,
                       max_train=300, max_test=200, time_budget=1.0, max_sweeps=6, keep=2, evals=2,
-                      scaling_rows=100, scaling_repetitions=(1, 2), scaling_sweeps=1)
+                      scaling_rows=100, scaling_repetitions=(1, 2), scaling_sweeps=1, xla_opt_level=0,
+                      leaf_prior=LeafPriorTuning.FIXED.value)
     if mode == "full":
         from jaxml.data.debd import DEBD_NAMES
 
@@ -122,41 +143,115 @@ def independent_ll(train: np.ndarray, test: np.ndarray, a: float, b: float) -> f
     return float(np.mean(test @ np.log(p) + (1 - test) @ np.log1p(-p)))
 
 
-def run_sampler(kind: SamplerKind, structure, train, prior, cfg: Config, key: jax.Array, ll_fn,
-                extra_eval_at: int | None = None) -> dict:
-    """Runs one chain under the sweep and time budgets; returns per-sweep seconds, the states kept
-    for predictives, and test LL at evaluation points (sweep, seconds, LL)."""
-    k_init, k_run = jax.random.split(key)
-    sampler = make_sampler(kind, structure, jnp.asarray(train), prior)
-    state = jax.jit(sampler.init)(k_init)
-    step = jax.jit(sampler.step).lower(k_run, state).compile()  # compile outside the clock
-    history: list = []  # count buffers of every sweep (host copies, thinned on use)
-    secs: list[float] = []
-    accept: list[float] = []
-    evals: list[tuple[int, float, float]] = []
-    elapsed = 0.0
-    # evaluation points: sweeps at which to estimate the predictive (filled as the run goes)
-    next_eval = 1
-    t = 0
-    while t < cfg.max_sweeps and elapsed < cfg.time_budget:
+def _prior(cfg: Config, train: np.ndarray, st, key: jax.Array) -> tuple[SpnPrior, float]:
+    """Trapp et al.'s fixed Beta(beta_a, beta_b), or the empirical-Bayes Beta per dimension; and
+    the seconds the tuning took."""
+    if cfg.leaf_prior == LeafPriorTuning.FIXED.value:
+        return make_prior(train.shape[1], alpha=cfg.alpha, a=cfg.beta_a, b=cfg.beta_b), 0.0
+    size = cfg.eb_subsample_size or int(np.clip(
+        len(train) / (st.cfg.num_repetitions * st.cfg.num_inputs), 10, 500))
+    t0 = time.perf_counter()
+    prior = empirical_bayes_prior(key, jnp.asarray(train), LeafKind.BERNOULLI, alpha=cfg.alpha,
+                                  num_subsamples=cfg.eb_subsamples, subsample_size=size)
+    jax.block_until_ready(prior.leaf)
+    return prior, time.perf_counter() - t0
+
+
+def _jit(cfg: Config, fn):
+    """``jax.jit`` with the configured XLA backend optimisation level."""
+    if cfg.xla_opt_level < 0:
+        return jax.jit(fn)
+    return jax.jit(fn, compiler_options={"xla_backend_optimization_level": cfg.xla_opt_level})
+
+
+def _make(kind: SamplerKind, st, train: np.ndarray, prior: SpnPrior, cfg: Config):
+    extra = {"block_size": cfg.block_size} if kind is SamplerKind.TOP_DOWN else {}
+    return make_sampler(kind, st, jnp.asarray(train), prior, **extra)
+
+
+class _Chain:
+    """One sampler's chain under the experiment's budgets: compiled step, state, history of count
+    buffers (host copies), per-sweep seconds and acceptance, and test-LL evaluations."""
+
+    def __init__(self, kind: SamplerKind, structure, train, prior, cfg: Config, key: jax.Array):
+        k_init, self.k_run = jax.random.split(key)
+        sampler = _make(kind, structure, train, prior, cfg)
         t0 = time.perf_counter()
-        state, info = step(jax.random.fold_in(k_run, t), state)
-        jax.block_until_ready(state.counts)
-        dt = time.perf_counter() - t0
-        t += 1
-        elapsed += dt
-        secs.append(dt)
-        accept.append(float(info.acceptance_rate))
-        history.append(np.asarray(state.counts))
-        done = t >= cfg.max_sweeps or elapsed >= cfg.time_budget
-        if t >= next_eval or done or t == extra_eval_at:
-            evals.append((t, elapsed, float(ll_fn(_kept(history, cfg)))))
-            next_eval = max(t + 1, int(np.ceil(t * 2.0)))
-            # keep memory bounded: the retained window only needs the last half of the run
-            start = int(np.floor(cfg.burn_in * t))
-            history[:start] = [None] * start
-    return {"sec_per_sweep": float(np.median(secs)), "sweeps": t, "seconds": elapsed,
-            "acceptance": float(np.mean(accept)), "evals": evals, "test_ll": evals[-1][2]}
+        self.state = _jit(cfg, sampler.init)(k_init)
+        # compile outside the clock
+        self.step_fn = _jit(cfg, sampler.step).lower(self.k_run, self.state).compile()
+        self.compile_seconds = time.perf_counter() - t0
+        self.cfg = cfg
+        self.history: list = []
+        self.secs: list[float] = []
+        self.accept: list[float] = []
+        self.evals: list[tuple[int, float, float]] = []
+        self.eval_seconds = 0.0
+        # evaluations at geometrically spaced sampling times, the last at the time budget
+        self.thresholds = [cfg.time_budget * 2.0 ** -(cfg.evals - 1 - k) for k in range(cfg.evals)]
+
+    @property
+    def sweeps(self) -> int:
+        return len(self.secs)
+
+    @property
+    def elapsed(self) -> float:
+        return float(sum(self.secs))
+
+    def done(self) -> bool:
+        return self.sweeps >= self.cfg.max_sweeps or self.elapsed >= self.cfg.time_budget
+
+    def sweep(self, ll_fn) -> None:
+        t0 = time.perf_counter()
+        self.state, info = self.step_fn(jax.random.fold_in(self.k_run, self.sweeps), self.state)
+        jax.block_until_ready(self.state.counts)
+        self.secs.append(time.perf_counter() - t0)
+        self.accept.append(float(info.acceptance_rate))
+        self.history.append(np.asarray(self.state.counts))
+        if self.done() or (self.thresholds and self.elapsed >= self.thresholds[0]):
+            self.evaluate(ll_fn)
+            self.thresholds = [th for th in self.thresholds if th > self.elapsed]
+        # bounded memory: keep the first 128 states (for "same sweeps" comparisons) and the
+        # retained window of the last (1 - burn_in) of the run
+        start = int(np.floor(self.cfg.burn_in * self.sweeps))
+        for i in range(128, start):
+            self.history[i] = None
+
+    def evaluate(self, ll_fn, sweeps: int | None = None) -> float:
+        """Test LL of the predictive from the states up to ``sweeps`` (default: all so far; NaN
+        when those states were already dropped)."""
+        t = self.sweeps if sweeps is None else min(sweeps, self.sweeps)
+        if any(h is None for h in self.history[int(np.floor(self.cfg.burn_in * t)): t]):
+            return float("nan")
+        t0 = time.perf_counter()
+        ll = float(ll_fn(_kept(self.history[:t], self.cfg)))
+        self.eval_seconds += time.perf_counter() - t0
+        if sweeps is None:
+            self.evals.append((t, self.elapsed, ll))
+        return ll
+
+    def summary(self) -> dict:
+        return {"sec_per_sweep": float(np.median(self.secs)), "sweeps": self.sweeps,
+                "seconds": self.elapsed, "acceptance": float(np.mean(self.accept)),
+                "evals": self.evals, "test_ll": self.evals[-1][2],
+                "compile_seconds": self.compile_seconds, "eval_seconds": self.eval_seconds}
+
+
+def run_pair(structure, train, prior, cfg: Config, key: jax.Array, ll_fn) -> dict[str, dict]:
+    """Both samplers from the same initial trees under the same budgets, their sweeps interleaved
+    so that both are timed under the same machine load (the chain with less sampling time so far
+    sweeps next). Returns per-sampler summaries; the top-down one also holds its test LL after as
+    many sweeps as bottom-up made (``test_ll_same_sweeps``) and at bottom-up's total sampling time
+    (``test_ll_same_time``)."""
+    chains = {kind: _Chain(kind, structure, train, prior, cfg, key) for kind in SAMPLERS}
+    while not all(c.done() for c in chains.values()):
+        chain = min((c for c in chains.values() if not c.done()), key=lambda c: c.elapsed)
+        chain.sweep(ll_fn)
+    td, bu = chains[SamplerKind.TOP_DOWN], chains[SamplerKind.BOTTOM_UP]
+    out = {kind.value: c.summary() for kind, c in chains.items()}
+    out["top_down"]["test_ll_same_sweeps"] = td.evaluate(ll_fn, sweeps=bu.sweeps)
+    out["top_down"]["test_ll_same_time"] = ll_at_seconds(out["top_down"], bu.elapsed)
+    return out
 
 
 def _kept(history: list, cfg: Config) -> jnp.ndarray:
@@ -167,10 +262,13 @@ def _kept(history: list, cfg: Config) -> jnp.ndarray:
     return jnp.stack([jnp.asarray(history[i]) for i in idx])
 
 
-def ll_at_sweeps(run: dict, sweeps: int) -> float:
-    """Test LL of ``run`` at the last evaluation at or before ``sweeps``."""
-    before = [e for e in run["evals"] if e[0] <= sweeps]
-    return before[-1][2] if before else float("nan")
+def _loadavg() -> str:
+    """The 1-minute load average (the machine may be shared; timings depend on it)."""
+    try:
+        with open("/proc/loadavg") as f:
+            return f.read().split()[0]
+    except OSError:
+        return "n/a"
 
 
 def ll_at_seconds(run: dict, seconds: float) -> float:
@@ -189,9 +287,9 @@ def scaling(cfg: Config, key: jax.Array) -> dict:
         st = _structure(cfg, train.shape[1], reps, jax.random.fold_in(key, reps))
         out["sum_edges"].append(describe(st.cfg)["sum_edges"])
         for kind in SAMPLERS:
-            sampler = make_sampler(kind, st, jnp.asarray(train), prior)
-            state = jax.jit(sampler.init)(key)
-            step = jax.jit(sampler.step).lower(key, state).compile()
+            sampler = _make(kind, st, train, prior, cfg)
+            state = _jit(cfg, sampler.init)(key)
+            step = _jit(cfg, sampler.step).lower(key, state).compile()
             secs = []
             for i in range(cfg.scaling_sweeps):
                 t0 = time.perf_counter()
@@ -216,32 +314,41 @@ def main(cfg: Config) -> Result:
         name, train, test = _load(cfg, entry, k_data)
         names.append(name)
         st = _structure(cfg, train.shape[1], cfg.num_repetitions, k_struct)
-        prior = make_prior(train.shape[1], alpha=cfg.alpha, a=cfg.beta_a, b=cfg.beta_b)
+        prior, prior_secs = _prior(cfg, train, st, jax.random.fold_in(k_struct, 1))
         info = describe(st.cfg)
+        if cfg.leaf_prior == LeafPriorTuning.EMPIRICAL_BAYES.value:
+            a, b = np.asarray(prior.leaf.a), np.asarray(prior.leaf.b)
+            metrics[f"{name}.eb.mean_concentration"] = float(np.mean(a + b))
+            metrics[f"{name}.eb.seconds"] = prior_secs
         metrics[f"{name}.sum_edges"] = float(info["sum_edges"])
         metrics[f"{name}.n_train"] = float(len(train))
         metrics[f"{name}.num_vars"] = float(train.shape[1])
         metrics[f"{name}.independent.test_ll"] = independent_ll(train, test, cfg.beta_a, cfg.beta_b)
-        # bottom-up first: its sweep count fixes the top-down "same sweeps" evaluation point
         test_j = jnp.asarray(test)
-        ll_fn = jax.jit(lambda c, st=st, prior=prior, test_j=test_j: posterior_predictive_ll(
+        ll_fn = _jit(cfg, lambda c, st=st, prior=prior, test_j=test_j: posterior_predictive_ll(
             c, test_j, st, prior, batch_size=256))
-        bu = run_sampler(SamplerKind.BOTTOM_UP, st, train, prior, cfg, k_chain, ll_fn)
-        td = run_sampler(SamplerKind.TOP_DOWN, st, train, prior, cfg, k_chain, ll_fn,
-                         extra_eval_at=bu["sweeps"])
-        runs[name] = {"top_down": td, "bottom_up": bu}
+        t0 = time.perf_counter()
+        pair = run_pair(st, train, prior, cfg, k_chain, ll_fn)
+        td, bu = pair["top_down"], pair["bottom_up"]
+        runs[name] = pair
         for tag, r in (("top_down", td), ("bottom_up", bu)):
             metrics[f"{name}.{tag}.test_ll"] = r["test_ll"]
             metrics[f"{name}.{tag}.sec_per_sweep"] = r["sec_per_sweep"]
             metrics[f"{name}.{tag}.sweeps"] = float(r["sweeps"])
             metrics[f"{name}.{tag}.acceptance"] = r["acceptance"]
         metrics[f"{name}.speedup"] = bu["sec_per_sweep"] / td["sec_per_sweep"]
-        metrics[f"{name}.top_down.test_ll_same_sweeps"] = ll_at_sweeps(td, bu["sweeps"])
-        metrics[f"{name}.top_down.test_ll_same_time"] = ll_at_seconds(td, bu["seconds"])
-        log("%s (N=%d, D=%d, %d sum edges): speed-up %.1fx; test LL top-down %.3f (%d sweeps), "
-            "bottom-up %.3f (%d sweeps), independent %.3f", name, len(train), train.shape[1],
-            info["sum_edges"], metrics[f"{name}.speedup"], td["test_ll"], td["sweeps"],
-            bu["test_ll"], bu["sweeps"], metrics[f"{name}.independent.test_ll"])
+        metrics[f"{name}.top_down.test_ll_same_sweeps"] = td["test_ll_same_sweeps"]
+        metrics[f"{name}.top_down.test_ll_same_time"] = td["test_ll_same_time"]
+        metrics[f"{name}.wall_seconds"] = time.perf_counter() - t0 + prior_secs
+        log("%s (N=%d, D=%d, %d sum edges): speed-up %.1fx; test LL top-down %.3f (%d sweeps, "
+            "acceptance %.2f), bottom-up %.3f (%d sweeps), independent %.3f", name, len(train),
+            train.shape[1], info["sum_edges"], metrics[f"{name}.speedup"], td["test_ll"],
+            td["sweeps"], td["acceptance"], bu["test_ll"], bu["sweeps"],
+            metrics[f"{name}.independent.test_ll"])
+        log("%s wall %.0fs: compile top-down %.0fs, bottom-up %.0fs; test-LL evaluations %.0fs + "
+            "%.0fs; prior tuning %.0fs; load average %s", name, metrics[f"{name}.wall_seconds"],
+            td["compile_seconds"], bu["compile_seconds"], td["eval_seconds"], bu["eval_seconds"],
+            prior_secs, _loadavg())
 
     scale = scaling(cfg, jax.random.fold_in(key, 10_000))
     growth = scale["sum_edges"][-1] / scale["sum_edges"][0]
@@ -286,16 +393,34 @@ def main(cfg: Config) -> Result:
                    "|---|---|---|---|---|"]
     for r, e, a, b in zip(cfg.scaling_repetitions, scale["sum_edges"], scale["top_down"], scale["bottom_up"]):
         scale_table.append(f"| {r} | {e} | {a:.3f} | {b:.3f} | {b / a:.1f}x |")
+    curve_table = ["| data set | sampler | (sampling seconds, sweeps, test LL) at each evaluation |",
+                   "|---|---|---|"]
+    for n in names:
+        for tag in ("top_down", "bottom_up"):
+            points = "; ".join(f"{sec:.1f} s, {t}, {ll:.3f}" for t, sec, ll in runs[n][tag]["evals"])
+            curve_table.append(f"| {n} | {tag.replace('_', '-')} | {points} |")
     return Result(
         metrics=metrics, claims=claims, figures=_figures(names, runs, metrics, scale),
         tables={"samplers per data set": "\n".join(table),
+                "test LL along the runs": "\n".join(curve_table),
                 f"cost vs network size ({cfg.scaling_dataset}, {cfg.scaling_rows} rows)": "\n".join(scale_table)},
         data=[f"DEBD {n} (train+valid merged, test split)" for n in names],
         notes=(f"RAT-SPN depth <= {cfg.depth}, {cfg.num_sums} sums / {cfg.num_inputs} inputs per region, "
-               f"{cfg.num_repetitions} repetitions; Dirichlet({cfg.alpha}), Beta({cfg.beta_a}, {cfg.beta_b}); "
+               f"{cfg.num_repetitions} repetitions; Dirichlet({cfg.alpha}), "
+               + (f"Beta({cfg.beta_a}, {cfg.beta_b}); " if cfg.leaf_prior == "fixed"
+                  else "empirical-Bayes Beta per dimension; ")
+               + f"top-down blocks of {cfg.block_size}; "
                f"{cfg.time_budget:g} s sampling per sampler; predictive = likelihood averaged over "
                f"{cfg.keep} retained states of the last {1 - cfg.burn_in:.0%} of sweeps "
                f"(posterior means given Z)."))
+
+
+def _log_axis(axis) -> None:
+    """Plain-number labels on a log axis, no crowded minor-tick labels."""
+    from matplotlib.ticker import NullFormatter, ScalarFormatter
+
+    axis.set_major_formatter(ScalarFormatter())
+    axis.set_minor_formatter(NullFormatter())
 
 
 def _figures(names, runs, metrics, scale) -> dict:
@@ -304,12 +429,24 @@ def _figures(names, runs, metrics, scale) -> dict:
     fig, axes = new_figure(1, ncol, size=(3.6 * ncol, 3.2))
     axes = np.atleast_1d(axes)
     for ax, n in zip(axes, names):
+        lls = []
         for tag, color in (("top_down", "C0"), ("bottom_up", "C3")):
             ev = runs[n][tag]["evals"]
+            lls += [e[2] for e in ev]
             ax.plot([e[1] for e in ev], [e[2] for e in ev], "o-", color=color, label=tag.replace("_", "-"))
-        ax.axhline(metrics[f"{n}.independent.test_ll"], color="gray", ls="--", label="independent")
         ax.set_xscale("log")
-        ax.set(title=n, xlabel="sampling wall-clock (s)", ylabel="test log-likelihood")
+        _log_axis(ax.xaxis)
+        # y range of the samplers' curves; the independent baseline is drawn only when it falls
+        # inside it (it is far below on most sets) and is always given in the title
+        lo, hi = min(lls), max(lls)
+        pad = 0.08 * (hi - lo) + 1e-3
+        indep = metrics[f"{n}.independent.test_ll"]
+        if indep >= lo - pad:
+            ax.axhline(indep, color="gray", ls="--", label="independent")
+            lo = min(lo, indep)
+        ax.set_ylim(lo - pad, hi + pad)
+        ax.set(title=f"{n} (independent {indep:.2f})", xlabel="sampling wall-clock (s)",
+               ylabel="test log-likelihood")
     axes[0].legend(fontsize=7)
     fig.tight_layout()
     figs["test_ll_vs_time"] = fig
@@ -320,6 +457,8 @@ def _figures(names, runs, metrics, scale) -> dict:
     e0 = scale["sum_edges"][0]
     ax.loglog(scale["sum_edges"], [scale["bottom_up"][0] * e / e0 for e in scale["sum_edges"]], ":",
               color="gray", label="linear")
+    ax.set_xticks(scale["sum_edges"])
+    _log_axis(ax.xaxis)
     ax.set(xlabel="sum edges of the network", ylabel="seconds per sweep", title="cost vs network size")
     ax.legend(fontsize=7)
     fig.tight_layout()

@@ -45,8 +45,8 @@ class LeafKind(enum.Enum):
     """Univariate leaf family.
 
     BERNOULLI: binary data; parameter ``p`` per (repetition, variable, input); conjugate Beta prior.
-    GAUSSIAN: real data; mean and standard deviation per (repetition, variable, input); conjugate
-        Normal-Gamma prior (inference only in this release: the Bayesian samplers take binary data).
+    GAUSSIAN: real data; mean and standard deviation per (repetition, variable, input) (Student-t
+        when the leaf pytree carries degrees of freedom); conjugate Normal-Gamma prior.
     """
 
     BERNOULLI = "bernoulli"

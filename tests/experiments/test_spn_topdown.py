@@ -35,7 +35,7 @@ def test_smoke_run():
     for c in result.claims:
         assert isinstance(c.holds, bool) and math.isfinite(c.measured)
     assert set(result.figures) == {"test_ll_vs_time", "cost_vs_size"}
-    assert len(result.tables) == 2
+    assert len(result.tables) == 3
 
 
 def test_config_validation_names_the_field():
