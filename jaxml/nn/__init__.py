@@ -6,7 +6,14 @@ uniform probabilities, positional encodings as an enum, and a transformer
 ``Config``, ``init``, ``apply``).
 """
 
-from jaxml.nn.attention import AttentionKind, attention, attention_probs, causal_mask
+from jaxml.nn.attention import (
+    AttentionKind,
+    attention,
+    attention_probs,
+    causal_attention,
+    causal_block_size,
+    causal_mask,
+)
 from jaxml.nn.layers import (
     Activation,
     NormKind,
@@ -32,7 +39,7 @@ apply = apply_transformer
 
 __all__ = [
     "Activation", "AttentionKind", "NormKind", "PosEncoding",
-    "attention", "attention_probs", "causal_mask",
+    "attention", "attention_probs", "causal_attention", "causal_block_size", "causal_mask",
     "dense", "dense_init", "embed", "embedding_init", "layer_norm", "layer_norm_init",
     "mlp", "mlp_init", "norm", "norm_init", "rms_norm", "rms_norm_init",
     "apply_rope", "relative_bias", "relative_bias_init", "sinusoidal_table",

@@ -10,6 +10,12 @@ masked positions excluded. The three kinds turn scores into attention probabilit
 - UNIFORM: ``a_{h,i,j} = 1 / #{allowed j}`` over the allowed positions, ignoring the scores; under a
   causal mask it averages the prefix, which gives the position signal 1/(i+1) used without
   positional encoding.
+
+:func:`causal_attention` computes the same probabilities under the causal mask block by block:
+query rows ``[a, b)`` only meet keys ``[0, b)``, so the key blocks the mask removes entirely are
+never computed (about 40% of the score work at 4 blocks), as flash-attention kernels do. The
+probabilities are identical (masked entries are exact zeros either way; only the summation order
+of a row's softmax normaliser may differ in the last bit).
 """
 
 from __future__ import annotations
@@ -19,7 +25,7 @@ import enum
 import jax
 import jax.numpy as jnp
 
-__all__ = ["AttentionKind", "attention_probs", "attention", "causal_mask"]
+__all__ = ["AttentionKind", "attention_probs", "attention", "causal_attention", "causal_block_size", "causal_mask"]
 
 _NEG = -1e30
 
@@ -73,24 +79,76 @@ def attention_probs(scores: jax.Array, mask: jax.Array | None, kind: AttentionKi
 def attention(q: jax.Array, k: jax.Array, v: jax.Array, *, kind: AttentionKind = AttentionKind.SOFTMAX,
               mask: jax.Array | None = None, bias: jax.Array | None = None,
               temperature: float = 1.0) -> tuple[jax.Array, jax.Array]:
-    """Multi-head scaled dot-product attention for one sequence.
+    """Multi-head scaled dot-product attention for one sequence or a batch of them.
 
     Args:
-      q: queries, (T, H, Dh).
-      k: keys, (S, H, Dh).
-      v: values, (S, H, Dv).
+      q: queries, (..., T, H, Dh); leading axes (a batch) are optional and shared by k, v.
+      k: keys, (..., S, H, Dh).
+      v: values, (..., S, H, Dv).
       kind: how scores become probabilities.
       mask: boolean (T, S), True where query i may attend key j.
-      bias: additive score bias, broadcastable to (H, T, S) (relative positional bias).
+      bias: additive score bias, (H, T, S) or (..., H, T, S) (relative positional bias).
       temperature: softmax temperature.
 
     Returns:
-      ``(out, probs)``: out (T, H, Dv) = sum_j a_{h,i,j} v_{h,j}; probs (H, T, S).
+      ``(out, probs)``: out (..., T, H, Dv) = sum_j a_{h,i,j} v_{h,j}; probs (..., H, T, S).
     """
     d_head = q.shape[-1]
-    scores = jnp.einsum("thd,shd->hts", q, k) / jnp.sqrt(jnp.asarray(d_head, q.dtype))
+    scores = jnp.einsum("...thd,...shd->...hts", q, k) / jnp.sqrt(jnp.asarray(d_head, q.dtype))
     if bias is not None:
-        scores = scores + bias
+        scores = scores + jnp.broadcast_to(bias, scores.shape)
     probs = attention_probs(scores, mask, kind, temperature)
-    out = jnp.einsum("hts,shd->thd", probs, v)
+    out = jnp.einsum("...hts,...shd->...thd", probs, v)
     return out, probs
+
+
+def causal_block_size(t: int) -> int:
+    """Default query-block length of :func:`causal_attention` for ``t`` positions (0: no blocks).
+
+    ``ceil(t / 4)`` clipped to [32, 128] for ``t >= 128``, else 0. Measured on 2 CPU cores
+    (``benchmarks/transformer_train.py``): a width-64 one-head decoder's train step at T = 256
+    ran 1.5x faster with blocks of 64 than with the full 256 x 256 scores; at T = 64 and 128 blocks
+    neither helped nor hurt the step, so short sequences keep the single matrix.
+    """
+    if t < 128:
+        return 0
+    return max(32, min(128, -(-t // 4)))
+
+
+def causal_attention(q: jax.Array, k: jax.Array, v: jax.Array, *, kind: AttentionKind = AttentionKind.SOFTMAX,
+                     bias: jax.Array | None = None, temperature: float = 1.0,
+                     block: int | None = None) -> tuple[jax.Array, jax.Array]:
+    """:func:`attention` under ``causal_mask(T, S)``, skipping the key blocks the mask removes.
+
+    Query rows ``[a, b)`` attend keys ``[0, b + S - T)`` only; the outputs and probabilities are
+    those of ``attention(q, k, v, mask=causal_mask(T, S), ...)`` (module docstring).
+
+    Args:
+      q, k, v, kind, bias, temperature: as in :func:`attention` (``bias`` broadcastable to
+        (..., H, T, S)).
+      block: query rows per block; None picks :func:`causal_block_size`, 0 (or >= T) computes
+        the whole T x S matrix at once.
+
+    Returns:
+      ``(out (..., T, H, Dv), probs (..., H, T, S))``; probabilities of skipped keys are zeros.
+    """
+    t, s = q.shape[-3], k.shape[-3]
+    if s < t:
+        raise ValueError(f"causal_attention needs at least as many keys as queries, got T={t}, S={s}")
+    block = causal_block_size(t) if block is None else block
+    if block <= 0 or block >= t:
+        return attention(q, k, v, kind=kind, mask=causal_mask(t, s), bias=bias, temperature=temperature)
+    if bias is not None and bias.shape[-2:] != (t, s):
+        bias = jnp.broadcast_to(bias, bias.shape[:-2] + (t, s))
+    full_mask = causal_mask(t, s)
+    outs, probs = [], []
+    for a in range(0, t, block):
+        b = min(a + block, t)
+        end = b + s - t
+        o, p = attention(q[..., a:b, :, :], k[..., :end, :, :], v[..., :end, :, :], kind=kind,
+                         mask=full_mask[a:b, :end], bias=None if bias is None else bias[..., a:b, :end],
+                         temperature=temperature)
+        outs.append(o)
+        probs.append(jnp.pad(p, [(0, 0)] * (p.ndim - 1) + [(0, s - end)]))
+    return jnp.concatenate(outs, axis=-3), jnp.concatenate(probs, axis=-2)
+

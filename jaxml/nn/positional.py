@@ -44,17 +44,19 @@ def sinusoidal_table(length: int, d: int, base: float = 10000.0) -> jax.Array:
 
 
 def apply_rope(x: jax.Array, positions: jax.Array, base: float = 10000.0) -> jax.Array:
-    """Rotate (T, H, Dh) queries or keys by RoPE at integer ``positions`` (T,).
+    """Rotate (..., T, H, Dh) queries or keys by RoPE at integer ``positions`` (T,).
 
     Coordinates (2i, 2i+1) are rotated by ``positions * base^{-2i/Dh}``; Dh must be even.
+    Leading (batch) axes are optional.
     """
     d = x.shape[-1]
     if d % 2:
         raise ValueError(f"RoPE needs an even head dimension, got {d}; choose d_model / n_heads even")
     freqs = jnp.power(base, -jnp.arange(0, d, 2, dtype=jnp.float32) / d)  # (Dh/2,)
     ang = positions.astype(jnp.float32)[:, None] * freqs[None, :]  # (T, Dh/2)
-    cos = jnp.cos(ang)[:, None, :]
-    sin = jnp.sin(ang)[:, None, :]
+    lead = (1,) * (x.ndim - 3)
+    cos = jnp.reshape(jnp.cos(ang), lead + (ang.shape[0], 1, ang.shape[1]))
+    sin = jnp.reshape(jnp.sin(ang), lead + (ang.shape[0], 1, ang.shape[1]))
     x1, x2 = x[..., 0::2], x[..., 1::2]
     r1 = x1 * cos - x2 * sin
     r2 = x1 * sin + x2 * cos

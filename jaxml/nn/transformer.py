@@ -29,8 +29,8 @@ import math
 import jax
 import jax.numpy as jnp
 
-from jaxml.nn.attention import AttentionKind, attention, causal_mask
-from jaxml.nn.layers import Activation, NormKind, embed, embedding_init, norm, norm_init
+from jaxml.nn.attention import AttentionKind, attention, causal_attention
+from jaxml.nn.layers import Activation, NormKind, embed, embedding_init, linear, norm, norm_init
 from jaxml.nn.positional import (
     PosEncoding,
     apply_rope,
@@ -67,6 +67,9 @@ class TransformerConfig:
         attention always has a sink at position 0 (the Dyck NoPE construction uses it).
       temperature: softmax temperature per attention layer (a float for all layers).
       embed_scale: std of the initial token embedding.
+      attention_block: query rows per block of the causal attention (``causal_attention``: key
+        blocks the causal mask removes are skipped); None picks ``causal_block_size(T)``, 0
+        computes the whole T x T score matrix. Same probabilities either way; a speed knob.
     """
 
     vocab_size: int
@@ -87,6 +90,7 @@ class TransformerConfig:
     bos_token: int | None = None
     temperature: float = 1.0
     embed_scale: float = 0.02
+    attention_block: int | None = None
 
     def __post_init__(self) -> None:
         def bad(field: str, value: object, rule: str) -> None:
@@ -119,6 +123,8 @@ class TransformerConfig:
             bad("bos_token", self.bos_token, f"must be a token id in [0, {self.vocab_size})")
         if self.temperature <= 0:
             bad("temperature", self.temperature, "must be positive")
+        if self.attention_block is not None and (not isinstance(self.attention_block, int) or self.attention_block < 0):
+            bad("attention_block", self.attention_block, "must be None (automatic) or an integer >= 0 (0: no blocks)")
         if self.pos_encoding is PosEncoding.ROPE and self.head_dim % 2:
             bad("d_head", self.head_dim, "must be even for RoPE")
 
@@ -178,56 +184,67 @@ def init_transformer(key: jax.Array, cfg: TransformerConfig) -> dict:
     return params
 
 
+def _lead(v: jax.Array, x: jax.Array) -> jax.Array:
+    """Reshape ``v`` (T, D) to broadcast explicitly against ``x`` (..., T, D)."""
+    return jnp.reshape(v, (1,) * (x.ndim - v.ndim) + v.shape)
+
+
 def embed_tokens(params: dict, tokens: jax.Array, cfg: TransformerConfig) -> jax.Array:
-    """Input stream ``h^0_t = E[x_t] (+ P[t])`` for one sequence of token ids (T,) -> (T, D)."""
-    t = tokens.shape[0]
+    """Input stream ``h^0_t = E[x_t] (+ P[t])`` for token ids (..., T) -> (..., T, D)."""
+    t = tokens.shape[-1]
     if cfg.pos_encoding is PosEncoding.LEARNED and t > cfg.max_len:
         raise ValueError(
             f"sequence length {t} exceeds max_len={cfg.max_len} of the LEARNED positional table; "
             "raise TransformerConfig.max_len or use RELATIVE/ROPE/NONE encodings")
     x = embed(params["embed"]["tokens"], tokens)
     if cfg.pos_encoding is PosEncoding.LEARNED:
-        x = x + params["embed"]["pos"][:t]
+        x = x + _lead(params["embed"]["pos"][:t], x)
     elif cfg.pos_encoding is PosEncoding.SINUSOIDAL:
-        x = x + sinusoidal_table(t, cfg.d_model)
+        x = x + _lead(sinusoidal_table(t, cfg.d_model), x)
     return x
 
 
 def attention_sublayer(attn: dict, h: jax.Array, cfg: TransformerConfig, layer: int, *,
                        values_from: jax.Array | None = None) -> tuple[jax.Array, jax.Array]:
-    """Multi-head attention of one layer on a normalised stream ``h`` (T, D).
+    """Multi-head attention of one layer on a normalised stream ``h`` (..., T, D).
 
     ``q = h W_Q, k = h W_K, v = u W_V`` with ``u = values_from`` if given (the looped-transformer
     quirk feeds the un-normalised stream) else ``h``; RoPE / relative bias per ``cfg``; the kind
-    of ``layer``; output ``sum_h a_h v_h W_O``.
+    of ``layer``; output ``sum_h a_h v_h W_O``. Leading (batch) axes are optional; the
+    projections flatten them into one matrix product (``jaxml.nn.layers.linear``).
 
     Returns:
-      ``(out (T, D), probs (H, T, T))``.
+      ``(out (..., T, D), probs (..., H, T, T))``.
     """
-    t = h.shape[0]
+    t = h.shape[-2]
     u = h if values_from is None else values_from
-    q = jnp.einsum("td,dhk->thk", h, attn["wq"])
-    k = jnp.einsum("td,dhk->thk", h, attn["wk"])
-    v = jnp.einsum("td,dhk->thk", u, attn["wv"])
+    q = linear(h, attn["wq"])
+    k = linear(h, attn["wk"])
+    v = linear(u, attn["wv"])
     if cfg.pos_encoding is PosEncoding.ROPE:
         positions = jnp.arange(t)
         q, k = apply_rope(q, positions), apply_rope(k, positions)
     bias = relative_bias(attn["rel"], t) if cfg.pos_encoding is PosEncoding.RELATIVE else None
-    mask = causal_mask(t) if cfg.causal else None
-    o, probs = attention(q, k, v, kind=cfg.attention_kind(layer), mask=mask, bias=bias, temperature=cfg.temperature)
-    return jnp.einsum("thk,hkd->td", o, attn["wo"]), probs
+    kind = cfg.attention_kind(layer)
+    if cfg.causal:
+        o, probs = causal_attention(q, k, v, kind=kind, bias=bias, temperature=cfg.temperature,
+                                    block=cfg.attention_block)
+    else:
+        o, probs = attention(q, k, v, kind=kind, bias=bias, temperature=cfg.temperature)
+    return linear(o, attn["wo"], n_contract=2), probs
 
 
 def ffn_sublayer(ffn: dict, h: jax.Array, cfg: TransformerConfig) -> jax.Array:
-    """Position-wise FFN ``act(h W_1 + b_1) W_2 + b_2`` on (T, D)."""
-    return cfg.activation(h @ ffn["w1"] + ffn["b1"][None, :]) @ ffn["w2"] + ffn["b2"][None, :]
+    """Position-wise FFN ``act(h W_1 + b_1) W_2 + b_2`` on (..., T, D)."""
+    a = cfg.activation(linear(h, ffn["w1"]) + _lead(ffn["b1"], h))
+    return linear(a, ffn["w2"]) + _lead(ffn["b2"], h)
 
 
 def readout(params: dict, x: jax.Array, cfg: TransformerConfig) -> tuple[jax.Array, jax.Array]:
     """``(logits, normed stream)``: final norm (if enabled) then the (tied) unembedding."""
     hfin = norm(cfg.norm, params["final_norm"], x) if cfg.final_norm else x
     unembed = params["embed"]["tokens"].T if cfg.tie_embeddings else params["unembed"]
-    return hfin @ unembed, hfin
+    return linear(hfin, unembed), hfin
 
 
 def _apply_one(params: dict, tokens: jax.Array, cfg: TransformerConfig, return_intermediates: bool):
@@ -253,12 +270,17 @@ def apply_transformer(params: dict, tokens: jax.Array, cfg: TransformerConfig, *
                       return_intermediates: bool = False):
     """Run the transformer on integer tokens of shape (T,) or (B, T).
 
+    A batch runs as one batched program (every projection one matrix product over B * T rows),
+    not as a ``vmap`` of the one-sequence function, whose weight gradients XLA:CPU compiles
+    several times slower (see ``jaxml.nn.layers``); both give the same numbers.
+
     Args:
       params: from ``init_transformer`` (or a construction writing the same layout).
       tokens: int array (T,) or (B, T), ids in [0, vocab_size).
       cfg: the configuration.
       return_intermediates: also return a dict with per-layer ``residual`` streams (L + 1 entries),
-        ``attn_probs`` (H, T, T) per layer, ``attn_out``, ``ffn_out`` and the normed ``final`` stream.
+        ``attn_probs`` ([B,] H, T, T) per layer, ``attn_out``, ``ffn_out`` and the normed ``final``
+        stream.
 
     Returns:
       logits (T, out_dim) or (B, T, out_dim) [, intermediates]. With ``cfg.bos_token`` set, the
@@ -270,15 +292,12 @@ def apply_transformer(params: dict, tokens: jax.Array, cfg: TransformerConfig, *
         raise ValueError(f"tokens must have shape (T,) or (B, T), got {tokens.shape}")
     if not jnp.issubdtype(tokens.dtype, jnp.integer):
         raise TypeError(f"tokens must be integer ids, got dtype {tokens.dtype}")
-
-    def one(seq: jax.Array):
-        if cfg.bos_token is not None:
-            seq = jnp.concatenate([jnp.full((1,), cfg.bos_token, seq.dtype), seq])
-        out = _apply_one(params, seq, cfg, return_intermediates)
-        if cfg.bos_token is None:
-            return out
-        if return_intermediates:
-            return out[0][1:], out[1]
-        return out[1:]
-
-    return jax.vmap(one)(tokens) if tokens.ndim == 2 else one(tokens)
+    if cfg.bos_token is not None:
+        bos = jnp.full(tokens.shape[:-1] + (1,), cfg.bos_token, tokens.dtype)
+        tokens = jnp.concatenate([bos, tokens], axis=-1)
+    out = _apply_one(params, tokens, cfg, return_intermediates)
+    if cfg.bos_token is None:
+        return out
+    if return_intermediates:
+        return out[0][..., 1:, :], out[1]
+    return out[..., 1:, :]
