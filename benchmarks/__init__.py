@@ -3,7 +3,8 @@
 Each module ``benchmarks/<name>.py`` exposes ``run(device: str) -> list[dict]``; a row holds
 ``workload``, ``metric`` (what is measured, e.g. "seconds"), ``jaxml`` (jaxml's figure), ``peer``
 (the comparison's figure, measured in the same process and run), ``peer_name`` and ``ratio``
-(peer / jaxml for times: > 1 means jaxml is faster), plus any checks (for example
+oriented so that > 1 means jaxml is faster (peer / jaxml for times, jaxml / peer for
+throughputs such as tokens/s), plus any checks (for example
 ``same_numbers``). Results go to ``benchmarks/results/<name>.json``.
 """
 

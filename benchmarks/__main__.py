@@ -33,7 +33,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    print("| benchmark | workload | metric | jaxml | peer | peer figure | ratio (peer / jaxml) | checks |")
+    print("| benchmark | workload | metric | jaxml | peer | peer figure | ratio (>1: jaxml faster) | checks |")
     print("|---|---|---|---|---|---|---|---|")
     for name in args.names or available():
         t0 = time.perf_counter()
