@@ -5,8 +5,8 @@ Baseline: the bottom-up Gibbs sampler of Trapp et al. (NeurIPS 2019, arXiv 1905.
 Claims checked (paper: "tens to more than one hundred times faster" per sweep on large SPNs, with
 equal or better test log-likelihood, on 20+ data sets):
   * top-down is >= 10x faster per sweep than bottom-up on every quick data set at the quick
-    structure size (RAT-SPN, depth 4, 10 sums / 10 inputs per region, 12 repetitions: ~1.7e5 sum
-    edges against an induced tree of 15 sum nodes);
+    structure size (RAT-SPN, depth 4, 10 sums / 10 inputs per region, 40 repetitions as in Trapp
+    et al.'s and the paper's structures: 5.6e5 sum edges against an induced tree of 15 sum nodes);
   * at equal wall-clock, top-down's posterior-predictive test log-likelihood is at least
     bottom-up's minus 0.1 nats;
   * both samplers beat the independent-Bernoulli baseline;
@@ -21,8 +21,9 @@ Beta(1/2, 1/2)); their sweeps are interleaved so that machine load hits both ali
 ``time_budget`` seconds of sampling (compilation excluded).
 
 Runtime on 2 shared CPU cores (load average 3-7 from other jobs): smoke ~40-75 s (compile-bound),
-quick ~15 min wall / ~11 min CPU (five data sets, 20 s of sampling per sampler and data set,
-training rows capped at 5,000; about half is XLA compilation and test-LL evaluation); full: the
+quick ~12-15 min wall at load 5 (five data sets, 20 s of sampling per sampler and data set,
+training rows capped at 5,000, test LL on 1,000 random test rows; about half is XLA compilation
+and test-LL evaluation); full: the
 20-set protocol with larger structures and 5,000 + 10,000 iterations (accelerator, hours).
 
     jaxml run spn_topdown --mode quick
@@ -60,7 +61,7 @@ class Config(ExperimentConfig):
     depth: int = param(4, lo=1, hi=12, help="region-graph depth L (capped at log2 D per data set)")
     num_sums: int = param(10, lo=1, hi=256, help="sum nodes per region (the paper's C_s)")
     num_inputs: int = param(10, lo=1, hi=256, help="input distributions per leaf region")
-    num_repetitions: int = param(12, lo=1, hi=4096, help="random partitions R joined at the root")
+    num_repetitions: int = param(40, lo=1, hi=4096, help="random partitions R joined at the root")
     alpha: float = param(1.0, lo=1e-6, hi=1e6, help="Dirichlet concentration of sum weights")
     beta_a: float = param(0.5, lo=1e-6, hi=1e6, help="Beta prior first shape of Bernoulli leaves")
     beta_b: float = param(0.5, lo=1e-6, hi=1e6, help="Beta prior second shape of Bernoulli leaves")
@@ -78,7 +79,8 @@ class Config(ExperimentConfig):
                                     "XLA's default; smoke mode uses 0: tiny runs are compile-bound)")
     max_train: int = param(5000, lo=0, hi=100_000_000,
                            help="cap on training rows (train+valid merged, random subset; 0 = all)")
-    max_test: int = param(0, lo=0, hi=100_000_000, help="cap on test rows (0 = all)")
+    max_test: int = param(1000, lo=0, hi=100_000_000,
+                          help="cap on test rows, a random subset shared by every model (0 = all)")
     time_budget: float = param(20.0, lo=0.1, hi=1e6, help="seconds of sampling per sampler and data set")
     max_sweeps: int = param(2000, lo=1, hi=10_000_000, help="sweep cap per sampler and data set")
     burn_in: float = param(0.5, lo=0.0, hi=0.95,
@@ -112,7 +114,7 @@ def get_config(mode: str) -> Config:
         from jaxml.data.debd import DEBD_NAMES
 
         return Config(datasets=DEBD_NAMES, num_sums=10, num_inputs=10, num_repetitions=40,
-                      max_train=0, time_budget=36_000.0, max_sweeps=15_000, burn_in=1 / 3, keep=50,
+                      max_train=0, max_test=0, time_budget=36_000.0, max_sweeps=15_000, burn_in=1 / 3, keep=50,
                       evals=15, scaling_rows=16_181, scaling_repetitions=(5, 10, 20, 40, 80),
                       scaling_sweeps=3)
     return Config()
