@@ -11,19 +11,23 @@ Claims reproduced:
     and 4L is at least the best explicit PE's (mean over seeds, spread in the figure);
   * without BOS, NoPE loses its position signal: the measured accuracy gap to NoPE + BOS.
 
-Expected (paper notes, measured on 2 CPU cores with L = 40, depth <= 8, 3 seeds): string accuracy
-at L / 2L: NoPE + BOS 92% / 31%, RoPE 95% / 11%, learned 89% / 0%, sinusoidal 78% / 0%, NoPE
-without BOS 45% / 1%. The construction: 0 errors.
+Expected (paper notes, measured on 2 CPU cores with L = 40, depth <= 8, 3 seeds, 3,000 steps):
+string accuracy at L / 2L: NoPE + BOS 92% / 31%, RoPE 95% / 11%, learned 89% / 0%, sinusoidal
+78% / 0%, NoPE without BOS 45% / 1%. The construction: 0 errors.
 
-Runtime: smoke ~80 s of CPU time (compilation-bound); quick (L = 20, 1,500 steps, 3 seeds, 2,400
-construction strings) took 32 min wall on 2 cores shared with other jobs (load average ~18),
-expected several times less on idle cores; full (L = 40, Dyck_2 and Shuffle-Dyck_2, 5 seeds,
-20,000 construction strings up to length 2,048) is meant for one GPU.
+Runtime: smoke ~80 s of CPU time (compilation-bound); quick (the notes' setting L = 40, depth <= 8,
+1,500 steps, 3 seeds, 2,400 construction strings) took 907 s wall / 685 s CPU on 2 cores shared
+with other jobs (load average 4-6): over the 5-minute target here, and likely on idle cores too
+(685 CPU-s over 2 cores is 343 s, unless contention inflated the CPU time; not measured idle);
+full (Dyck_2 and Shuffle-Dyck_2, width 64, 10,000 steps, 5 seeds, 20,000 construction strings up
+to length 2,048) is meant for one GPU.
 
-Measured in quick mode: construction 0 errors on 2,400 strings (k = 1..4, length <= 1,025, depth
-<= 50), 64/64 generated strings valid; per-position accuracy at 2L / 4L: NoPE 97.6 / 88.6%,
-RoPE 97.9 / 91.6%, learned 86.1 / 79.4%, sinusoidal 76.9 / 60.5%, NoPE without BOS 97.1 / 85.9%
-(so NoPE beats the absolute encodings but not RoPE at this scale; see docs/dyck_nope.md).
+Measured in quick mode: 6/6 claims; construction 0 errors on 2,400 strings (k = 1..4, length
+<= 1,025, depth <= 50), 64/64 generated strings valid; per-position accuracy at 2L / 4L: NoPE
+96.7 / 90.5%, RoPE 94.2 / 87.7%, learned 86.7 / 79.9%, sinusoidal 76.0 / 50.8%, NoPE without BOS
+93.0 / 86.5%; string accuracy at 2L: NoPE 18.4%, RoPE 2.0%, learned and sinusoidal 0%. At the
+earlier quick setting L = 20, depth <= 4, RoPE was 1.1 / 5.0 points ahead of NoPE (see
+docs/dyck_nope.md).
 
     jaxml run dyck_nope --mode quick
     python experiments/dyck_nope.py --mode smoke --out /tmp/dyck
@@ -80,8 +84,8 @@ class Config(ExperimentConfig):
     k: int = param(2, lo=1, hi=4, help="bracket types of the trained task")
     kinds: tuple = param(("dyck",), choices=("dyck", "shuffle"), help="trained languages")
     variants: tuple = param(tuple(VARIANTS), choices=tuple(VARIANTS), help="positional encodings trained")
-    train_len: int = param(20, lo=4, hi=512, help="L: longest training string (even)")
-    depth_cap: int = param(4, lo=1, hi=256, help="depth cap of training and test strings")
+    train_len: int = param(40, lo=4, hi=512, help="L: longest training string (even)")
+    depth_cap: int = param(8, lo=1, hi=256, help="depth cap of training and test strings")
     test_mults: tuple = param((1, 2, 4), lo=1, hi=64, help="test lengths as multiples of L")
     d_model: int = param(32, lo=4, hi=4096, help="width")
     n_layers: int = param(2, lo=1, hi=64, help="layers")
@@ -106,8 +110,9 @@ class Config(ExperimentConfig):
 
 
 def get_config(mode: str) -> Config:
-    """smoke: tiny everything; quick: L = 20, 3 seeds (the claims' scale); full: L = 40, Dyck_2 and
-    Shuffle-Dyck_2, 5 seeds, longer construction strings."""
+    """smoke: tiny everything; quick: the paper notes' setting L = 40, depth <= 8, 3 seeds, width 32,
+    1,500 steps (the claims' scale); full: the same L and depth cap on Dyck_2 and Shuffle-Dyck_2,
+    5 seeds, width 64, 10,000 steps, longer construction strings."""
     if mode == "smoke":
         return Config(construct_k=(3,), construct_n=12, construct_max_len=120, construct_n_long=2,
                       construct_depth=12, generate_n=4, generate_len=20, train_len=8, depth_cap=3,
