@@ -39,6 +39,7 @@ from flax import struct
 __all__ = [
     "BigramSource",
     "TriggerKind",
+    "OutputKind",
     "TriggerTaskConfig",
     "TriggerSequence",
     "make_bigram_source",
@@ -250,6 +251,21 @@ class TriggerKind(enum.Enum):
     FIXED = "fixed"
 
 
+class OutputKind(enum.Enum):
+    """How the per-sequence output token ``o_k`` of each trigger is drawn.
+
+    UNIGRAM: ``o_k ~ pi_u`` (the unigram; frequent characters such as the space are frequent
+        outputs, so a position-free "predict a frequent token" route scores on many induction
+        targets).
+    UNIFORM: ``o_k`` uniform over the vocabulary, as in Bietti et al.'s code
+        (``ihead_data.py``: ``rng.choice(tok_range)``); the output is then unpredictable from
+        the global statistics and an induction target can only be solved by the induction head.
+    """
+
+    UNIGRAM = "unigram"
+    UNIFORM = "uniform"
+
+
 @dataclass(frozen=True)
 class TriggerTaskConfig:
     """The trigger-sequence task.
@@ -259,11 +275,13 @@ class TriggerTaskConfig:
             ``inputs = z[:T]`` and ``targets = z[1:]``.
         num_triggers: ``K`` triggers per sequence.
         trigger_kind: :class:`TriggerKind`.
+        output_kind: :class:`OutputKind`.
     """
 
     seq_len: int = 256
     num_triggers: int = 5
     trigger_kind: TriggerKind = TriggerKind.RANDOM
+    output_kind: OutputKind = OutputKind.UNIGRAM
 
     def __post_init__(self) -> None:
         if not isinstance(self.seq_len, int) or self.seq_len < 2:
@@ -274,6 +292,11 @@ class TriggerTaskConfig:
             raise ValueError(
                 f"trigger_kind must be a TriggerKind ({[k.value for k in TriggerKind]}), "
                 f"got {self.trigger_kind!r}"
+            )
+        if not isinstance(self.output_kind, OutputKind):
+            raise ValueError(
+                f"output_kind must be an OutputKind ({[k.value for k in OutputKind]}), "
+                f"got {self.output_kind!r}"
             )
 
 
@@ -330,7 +353,8 @@ def sample_trigger_sequence(key: jax.Array, source: BigramSource,
     """Sample one trigger sequence of ``T + 1`` tokens (Bietti et al. 2023, Sec. 3).
 
     ``z_1 ~ pi_u``; ``z_{t+1} = o_k`` when ``z_t = q_k``, else ``z_{t+1} ~ pi_b(. | z_t)``,
-    with triggers from :func:`select_triggers` and outputs ``o_k ~ pi_u`` (i.i.d.).
+    with triggers from :func:`select_triggers` and i.i.d. outputs ``o_k ~ pi_u`` or uniform
+    (:class:`OutputKind`).
 
     Args:
         key: PRNG key.
@@ -343,8 +367,9 @@ def sample_trigger_sequence(key: jax.Array, source: BigramSource,
     k_trig, k_out, k_first, k_chain = jax.random.split(key, 4)
     v = source.vocab_size
     triggers = select_triggers(k_trig, source, cfg.num_triggers, cfg.trigger_kind)
+    p_out = source.unigram if cfg.output_kind is OutputKind.UNIGRAM else None
     outputs = jax.random.choice(k_out, v, (cfg.num_triggers,), replace=True,
-                                p=source.unigram).astype(jnp.int32)
+                                p=p_out).astype(jnp.int32)
     # table[i] = o_k when i = q_k, else -1 (ties: the first trigger wins; triggers are distinct).
     out_table = jnp.full((v,), -1, jnp.int32).at[triggers[::-1]].set(outputs[::-1])
     log_p = jnp.log(jnp.maximum(source.transition, 1e-30))

@@ -65,6 +65,26 @@ def test_trigger_config_validation():
         bg.TriggerTaskConfig(num_triggers=0)
     with pytest.raises(ValueError, match="trigger_kind must be a TriggerKind"):
         bg.TriggerTaskConfig(trigger_kind="random")
+    with pytest.raises(ValueError, match="output_kind must be an OutputKind"):
+        bg.TriggerTaskConfig(output_kind="uniform")
+
+
+def test_output_kind_sets_the_output_distribution():
+    """UNIGRAM outputs follow pi_u, UNIFORM outputs are uniform (Bietti et al.'s code).
+
+    Monte Carlo: 4,000 sequences x 2 outputs (8,000 draws) over V = 4 tokens with
+    pi_u = (0.85, 0.05, 0.05, 0.05); frequencies checked within 5 binomial standard errors.
+    """
+    trans = np.full((4, 4), 0.25)
+    src = bg.make_bigram_source(trans, unigram=[0.85, 0.05, 0.05, 0.05])
+    n = 4000
+    for kind, expect in ((bg.OutputKind.UNIGRAM, [0.85, 0.05, 0.05, 0.05]),
+                         (bg.OutputKind.UNIFORM, [0.25] * 4)):
+        cfg = bg.TriggerTaskConfig(seq_len=4, num_triggers=2, output_kind=kind)
+        outs = np.asarray(_sample_batch(jax.random.PRNGKey(3), src, cfg, n).outputs).reshape(-1)
+        freq = np.bincount(outs, minlength=4) / outs.size
+        se = np.sqrt(np.asarray(expect) * (1 - np.asarray(expect)) / outs.size)
+        assert np.all(np.abs(freq - expect) <= 5 * se), (kind, freq)
 
 
 def _brute_induction_mask(inputs, triggers):
