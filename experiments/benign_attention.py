@@ -13,7 +13,7 @@ large signal 90% / 100%):
   samples, and the theorem's construction (p = signal + noise tokens of noisy samples) fitting
   every training label while classifying clean test data.
 
-Runtime on 2 CPU cores: smoke ~10 s, quick ~3 min, full (paper's 20 x 20 heatmap, 5 seeds)
+Runtime on 2 CPU cores: smoke ~10 s, quick ~4 min (234 s measured on 2 idle cores), full (paper's 20 x 20 heatmap, 5 seeds)
 about an hour on one GPU.
 
     jaxml run benign_attention --mode quick
