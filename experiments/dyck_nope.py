@@ -17,8 +17,8 @@ string accuracy at L / 2L: NoPE + BOS 92% / 31%, RoPE 95% / 11%, learned 89% / 0
 
 Runtime: smoke ~80 s of CPU time (compilation-bound); quick (the notes' setting L = 40, depth <= 8,
 1,500 steps, 3 seeds, 2,400 construction strings) took 907 s wall / 685 s CPU on 2 cores shared
-with other jobs (load average 4-6): over the 5-minute target here, and likely on idle cores too
-(685 CPU-s over 2 cores is 343 s, unless contention inflated the CPU time; not measured idle);
+with other jobs (load average 4-6), and 415 s wall / 607 s CPU on the idle machine: over the
+5-minute target by about 2 minutes;
 full (Dyck_2 and Shuffle-Dyck_2, width 64, 10,000 steps, 5 seeds, 20,000 construction strings up
 to length 2,048) is meant for one GPU.
 
