@@ -32,8 +32,8 @@ point exact; RPE designed prompts R^2 1.000. Fail: RPE predicts o at r = 12 on 0
 prompts) and its bigram term drifts by 0.418 of the in-context range (> 0.25: the layer-2 FFN
 reads the induction head's output).
 
-Runtime on 2 CPU cores: smoke ~30 s; quick 459 s wall / 365 s CPU at load average 4.3-4.5
-(three compute-bound processes on the 2 cores; about 3-6 min idle, not measured); full (T = 256,
+Runtime on 2 CPU cores: smoke ~30 s; quick 208 s wall / 325 s CPU on the idle machine (459 s at
+load average 4.3-4.5); full (T = 256,
 d = 256, 10k steps, batch 512 as in Bietti et al.) meant for one GPU.
 
     jaxml run induction_bigram --mode quick
