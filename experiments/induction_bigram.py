@@ -33,8 +33,8 @@ prompts) and its bigram term drifts by 0.418 of the in-context range (> 0.25: th
 reads the induction head's output).
 
 Runtime on 2 CPU cores: smoke ~30 s; quick 208 s wall / 325 s CPU on the idle machine (459 s at
-load average 4.3-4.5); full (T = 256,
-d = 256, 10k steps, batch 512 as in Bietti et al.) meant for one GPU.
+load average 4.3-4.5); full (T = 256, d = 256, 10k steps, batch 512 as in Bietti et al.) meant
+for one GPU.
 
     jaxml run induction_bigram --mode quick
     python experiments/induction_bigram.py --mode smoke --out /tmp/ib
