@@ -90,3 +90,25 @@ def _has_data() -> bool:
         if data_required():
             raise
         return False
+
+
+def test_without_last_ffn_the_bigram_term_does_not_read_the_induction_head():
+    """``last_ffn=False`` removes the last layer's FFN, so the decomposition's bigram term cannot
+    depend on the induction head (layer-2 attention); with the last FFN it does."""
+    import jax
+
+    cfg = ib.get_config("smoke")
+    tokens = jax.random.randint(jax.random.key(1), (2, cfg.seq_len), 0, 20)
+    tcfg = ib.model_config(cfg, "rpe", 20)
+    change = {}
+    for last_ffn in (False, True):
+        params = ib.init_model(jax.random.key(0), tcfg, last_ffn)
+        assert ("ffn" in params["layers"][-1]) == last_ffn
+        bumped = jax.tree_util.tree_map(lambda x: x, params)
+        bumped["layers"][-1]["attn"] = jax.tree_util.tree_map(lambda w: 3.0 * w + 0.1, params["layers"][-1]["attn"])
+        a = ib.logit_decomposition(params, tcfg, tokens)
+        b = ib.logit_decomposition(bumped, tcfg, tokens)
+        np.testing.assert_allclose(a["in_context"] + a["bigram"] + a["other"], a["logits"], atol=1e-4)
+        change[last_ffn] = float(np.max(np.abs(np.asarray(a["bigram"] - b["bigram"]))))
+    assert change[False] == 0.0
+    assert change[True] > 1e-3
