@@ -128,81 +128,160 @@ def get_config(mode: str) -> Config:
 # ----------------------------------------------------------------------------- constructed model
 
 
-def _construct_strings(cfg: Config, k: int, key: jax.Array) -> list[np.ndarray]:
-    """Valid strings (log-uniform lengths up to construct_max_len, plus some of exactly that
-    length) followed by one near miss of each."""
+def _assign_types(shapes: np.ndarray, u: np.ndarray, k: int) -> np.ndarray:
+    """Bracket types for Dyck_1 shapes (0 open, 1 close, -1 padding), as :func:`dyck_tasks.sample`
+    draws them: each opening bracket gets type ``floor(u k)``, each closing bracket closes the
+    innermost open one (a batched stack). Returns Dyck_k symbols, -1 after the end."""
+    n, width = shapes.shape
+    rows = np.arange(n)
+    stack = np.zeros((n, width + 1), np.int32)
+    depth = np.zeros(n, np.int64)
+    out = np.full((n, width), dyck_tasks.PAD_SYMBOL, np.int32)
+    types = np.minimum(np.floor(u * k).astype(np.int32), k - 1)
+    for i in range(width):
+        op, cl = shapes[:, i] == 0, shapes[:, i] == 1
+        stack[rows[op], depth[op]] = types[op, i]
+        out[op, i] = types[op, i]
+        depth[cl] -= 1
+        out[cl, i] = k + stack[rows[cl], depth[cl]]
+        depth[op] += 1
+    return out
+
+
+def _construct_strings(cfg: Config, key: jax.Array) -> dict[int, tuple[np.ndarray, np.ndarray]]:
+    """Per k: valid strings (log-uniform lengths up to construct_max_len, plus some of exactly
+    that length) followed by one near miss of each, as padded symbols (2n, max_len + 1) and
+    lengths. The bracket shapes of every k come from one compiled sampler call (uniform capped
+    Dyck paths, :func:`jaxml.tasks.dyck.sample` with k = 1); types are then drawn uniformly per
+    opening bracket, which gives the same distribution as sampling Dyck_k directly (uniform over
+    capped Dyck_k words)."""
     n, top = cfg.construct_n, cfg.construct_max_len - cfg.construct_max_len % 2
-    k_len, k_str, k_edit = jax.random.split(key, 3)
-    u = np.asarray(jax.random.uniform(k_len, (n,)))
-    lengths = (np.exp(np.log(2) + u * (np.log(top) - np.log(2))) // 2 * 2).astype(np.int32)
-    lengths[: min(cfg.construct_n_long, n)] = top
-    sampler = jax.jit(jax.vmap(lambda kk, m: dyck_tasks.sample(kk, m, k, cfg.construct_depth, max_len=top + 1)))
-    syms = sampler(jax.random.split(k_str, n), jnp.asarray(lengths))
-    edits = jax.jit(jax.vmap(lambda kk, s, m: dyck_tasks.near_miss(kk, s, m, k)))(
-        jax.random.split(k_edit, n), syms, jnp.asarray(lengths))
-    syms, e_syms, e_len = np.asarray(syms), np.asarray(edits[0]), np.asarray(edits[1])
-    valid = [syms[i, : lengths[i]] for i in range(n)]
-    return valid + [e_syms[i, : e_len[i]] for i in range(n)]
+    keys, lengths = [], []
+    for k in cfg.construct_k:
+        k_len, k_str, k_edit = jax.random.split(jax.random.fold_in(key, k), 3)
+        u = np.asarray(jax.random.uniform(k_len, (n,)))
+        lens = (np.exp(np.log(2) + u * (np.log(top) - np.log(2))) // 2 * 2).astype(np.int32)
+        lens[: min(cfg.construct_n_long, n)] = top
+        keys.append((k_str, k_edit))
+        lengths.append(lens)
+    sampler = jax.jit(jax.vmap(lambda kk, m: dyck_tasks.sample(kk, m, 1, cfg.construct_depth, max_len=top + 1)))
+    shapes = np.asarray(sampler(jnp.concatenate([jax.random.split(ks, n) for ks, _ in keys]),
+                                jnp.asarray(np.concatenate(lengths))))
+    valid = {k: _assign_types(shapes[j * n: (j + 1) * n],
+                              np.asarray(jax.random.uniform(jax.random.fold_in(keys[j][0], 1), (n, top + 1))), k)
+             for j, k in enumerate(cfg.construct_k)}
+
+    @jax.jit
+    def near_misses(edit_keys, syms, lens):  # every k in one compiled program
+        return [jax.vmap(lambda kk, s, m, k=k: dyck_tasks.near_miss(kk, s, m, k)[:2])(jax.random.split(ke, n), sy, ln)
+                for k, ke, sy, ln in zip(cfg.construct_k, edit_keys, syms, lens)]
+
+    edits = near_misses([ke for _, ke in keys], [valid[k] for k in cfg.construct_k], lengths)
+    return {k: (np.concatenate([valid[k], np.asarray(e_syms)]), np.concatenate([lengths[j], np.asarray(e_len)]))
+            for j, (k, (e_syms, e_len)) in enumerate(zip(cfg.construct_k, edits))}
 
 
-def _generate(cfg: Config, k: int, key: jax.Array, max_depth: int) -> list[np.ndarray]:
-    """Sample strings token by token from the construction's legal next-token sets (uniform over
-    the legal set; only closing brackets / END once the remaining budget equals the depth)."""
-    n, length = cfg.generate_n, cfg.generate_len
-    rng = np.random.default_rng(np.asarray(jax.random.key_data(key)).ravel())
-    strings: list[list[int]] = [[] for _ in range(n)]
-    done = [False] * n
-    depth = [0] * n
-    for _ in range(length + 1):
-        live = [i for i in range(n) if not done[i]]
-        if not live:
-            break
-        logits = construction.run_construction([np.array(strings[i], np.int32) for i in live], k,
-                                               max_depth=max_depth, buckets=(128,))
-        for i, lg in zip(live, logits):
-            legal = np.nonzero(lg[-1, : 2 * k + 1] > 0)[0]
-            if length - len(strings[i]) <= depth[i]:  # must wind down to fit the length bound
-                legal = legal[legal >= k]
-            if legal.size == 0:
-                done[i] = True  # the construction offers no legal token: counted as a failure below
-                continue
-            tok = int(rng.choice(legal))
-            if tok == 2 * k:
-                done[i] = True
-            else:
-                strings[i].append(tok)
-                depth[i] += 1 if tok < k else -1
-    return [np.array(s, np.int32) for s in strings]
+_GENERATORS: dict = {}
+
+
+def _generator(mcfg: TransformerConfig, n: int, length: int):
+    """Jitted sampler ``(params, k, key) -> (tokens (n, length + 2), lengths, ended)`` that draws
+    each next token uniformly from the construction's legal set (one compiled program for
+    every k sharing ``mcfg``; k is traced)."""
+    if (mcfg, n, length) in _GENERATORS:
+        return _GENERATORS[(mcfg, n, length)]
+    width = length + 2  # BOS, up to `length` symbols, one spare slot
+    rows = jnp.arange(n)
+
+    @jax.jit
+    def gen(params, k, key):
+        cols = jnp.arange(mcfg.output_dim)
+        tok0 = jnp.full((n, width), 2 * k + 1, jnp.int32).at[:, 0].set(dyck_tasks.BOS)
+        zeros = jnp.zeros((n,), jnp.int32)
+
+        def step(carry, kk):
+            tok, pos, depth, ended, stuck = carry
+            last = apply_transformer(params, tok, mcfg)[rows, pos]  # logits after `pos` symbols
+            legal = (last > 0) & (cols <= 2 * k)[None, :]  # [open_*, close_*, END]; not OVERFLOW
+            wind_down = (length - pos) <= depth  # must close to fit the length bound
+            legal = legal & (~wind_down[:, None] | (cols >= k)[None, :])
+            has = legal.any(-1)
+            choice = jnp.argmax(jnp.where(legal, jax.random.uniform(kk, legal.shape), -1.0), -1)
+            live = ~ended & ~stuck
+            stuck = stuck | (live & ~has)
+            emit = live & has & (choice != 2 * k)
+            ended = ended | (live & has & (choice == 2 * k))
+            nxt = jnp.minimum(pos + 1, width - 1)
+            tok = tok.at[rows, nxt].set(jnp.where(emit, choice + 1, tok[rows, nxt]))
+            depth = depth + jnp.where(emit, jnp.where(choice < k, 1, -1), 0)
+            return (tok, pos + emit, depth, ended, stuck), None
+
+        init = (tok0, zeros, zeros, jnp.zeros((n,), bool), jnp.zeros((n,), bool))
+        (tok, pos, _, ended, stuck), _ = jax.lax.scan(step, init, jax.random.split(key, length + 1))
+        return tok, pos, ended & ~stuck
+
+    _GENERATORS[(mcfg, n, length)] = gen
+    return gen
+
+
+def _generate(cfg: Config, k: int, key: jax.Array, max_depth: int) -> list[np.ndarray | None]:
+    """Sample ``generate_n`` strings token by token from the construction's legal next-token
+    sets (uniform over the legal set; only closing brackets / END once the remaining budget
+    equals the depth). A string that never chose END, or met an empty legal set, is None
+    (a failure)."""
+    params, mcfg = construction.built_recognizer(k, max_depth=max_depth, max_len=_construct_len(cfg),
+                                                 pad_k=max(cfg.construct_k))
+    tok, lens, ended = (np.asarray(x) for x in _generator(mcfg, cfg.generate_n, cfg.generate_len)(
+        params, jnp.int32(k), key))
+    return [tok[i, 1: lens[i] + 1] - 1 if ended[i] else None for i in range(cfg.generate_n)]
+
+
+def _construct_len(cfg: Config) -> int:
+    """The construction's ``max_len`` (the same for every k, so the compiled programs are shared)."""
+    return max(4096, 1 << cfg.construct_max_len.bit_length())
 
 
 def run_construction_checks(cfg: Config, key: jax.Array) -> dict:
-    """Errors of the constructed transformer against the stack algorithm, per k."""
+    """Errors of the constructed transformer against the stack algorithm, per k.
+
+    Every k runs on the weights laid out for the largest k (``pad_k``) with fixed-size batches
+    per length bucket, so the whole check compiles one program per bucket (plus the generator)
+    instead of one per k and batch size; the reference sets come from the batched stack
+    algorithm :func:`jaxml.tasks.dyck.next_token_sets_batch`."""
     out: dict = {"errors": 0, "strings": 0, "max_len": 0, "max_depth": 0, "generated": 0, "generated_valid": 0}
     top = cfg.construct_max_len - cfg.construct_max_len % 2
-    buckets = tuple(b for b in (128, 512) if b < top + 2) + (top + 2,)
+    buckets = tuple(b for b in (64, 128, 256, 512, 768) if b < top + 2) + (top + 2,)
     max_depth = cfg.construct_depth + 2  # near misses may open one level deeper
+    pad_k = max(cfg.construct_k)
+    strings = _construct_strings(cfg, key)
     for k in cfg.construct_k:
-        strs = _construct_strings(cfg, k, jax.random.fold_in(key, k))
-        logits = construction.run_construction(strs, k, max_depth=max_depth, buckets=buckets)
+        syms, lens = strings[k]
+        strs = [syms[i, : lens[i]] for i in range(len(lens))]
+        logits = construction.run_construction(strs, k, max_depth=max_depth, max_len=_construct_len(cfg),
+                                               buckets=buckets, pad_k=pad_k, fixed_rows=True,
+                                               batch_tokens=2 ** 13)
+        want = dyck_tasks.next_token_sets_batch(syms, lens, k)
         errs = 0
-        for s, lg in zip(strs, logits):
-            want = dyck_tasks.next_token_sets(s, k)
+        for i, lg in enumerate(logits):
             got = lg[:, : 2 * k + 1] > 0
-            errs += int((got != want).any() or bool(lg[-1, 2 * k] > 0) != dyck_tasks.is_valid(s, k))
+            errs += int((got != want[i, : lens[i] + 1]).any()
+                        or bool(lg[-1, 2 * k] > 0) != bool(want[i, lens[i], 2 * k]))
+        n_valid = len(strs) // 2
+        steps = np.where(syms[:n_valid] < k, 1, -1) * (np.arange(syms.shape[1])[None, :] < lens[:n_valid, None])
+        max_dep = int(np.cumsum(steps, axis=1).max())
         gen = _generate(cfg, k, jax.random.fold_in(key, 1000 + k), max_depth) if cfg.generate_n else []
-        gen_ok = sum(dyck_tasks.is_valid(g, k) for g in gen)
-        depths = [dyck_tasks.max_depth(s, k) for s in strs[: len(strs) // 2]]
+        gen_ok = sum(g is not None and dyck_tasks.is_valid(g, k) for g in gen)
         log("construction k=%d: %d strings (lengths <= %d, depth <= %d): %d errors; generated %d/%d valid",
-            k, len(strs), max(len(s) for s in strs), max(depths), errs, gen_ok, len(gen))
+            k, len(strs), int(lens.max()), max_dep, errs, gen_ok, len(gen))
         out[f"errors_k{k}"] = errs
         out["errors"] += errs
         out["strings"] += len(strs)
-        out["max_len"] = max(out["max_len"], max(len(s) for s in strs))
-        out["max_depth"] = max(out["max_depth"], max(depths))
+        out["max_len"] = max(out["max_len"], int(lens.max()))
+        out["max_depth"] = max(out["max_depth"], max_dep)
         out["generated"] += len(gen)
         out["generated_valid"] += gen_ok
         if k == cfg.construct_k[0]:
-            out["example"] = (k, max(strs[: len(strs) // 2], key=len), max_depth)
+            out["example"] = (k, max(strs[:n_valid], key=len), max_depth)
     return out
 
 

@@ -87,6 +87,7 @@ __all__ = [
     "DyckLayout",
     "layout",
     "build_recognizer",
+    "built_recognizer",
     "run_construction",
     "recognize",
     "legal_next_tokens",
@@ -211,25 +212,39 @@ class DyckLayout:
         return (self.max_depth + 1) * math.sqrt(2.0)
 
 
-def layout(k: int, max_depth: int = _DEFAULT_DEPTH, max_len: int = _DEFAULT_LEN) -> DyckLayout:
-    """The residual layout for ``k`` bracket types, depth bound ``max_depth`` and ``max_len``."""
+def layout(k: int, max_depth: int = _DEFAULT_DEPTH, max_len: int = _DEFAULT_LEN, *,
+           pad_k: int | None = None) -> DyckLayout:
+    """The residual layout for ``k`` bracket types, depth bound ``max_depth`` and ``max_len``.
+
+    ``pad_k`` (>= k) sizes the type codes for ``pad_k`` types (``ceil(log2 pad_k)`` bits), so
+    that every ``k <= pad_k`` has the same layout width (see :func:`build_recognizer`).
+    """
     if not isinstance(k, (int, np.integer)) or k < 1:
         raise ValueError(f"k must be an integer >= 1, got {k!r}")
+    pad_k = k if pad_k is None else pad_k
+    if not isinstance(pad_k, (int, np.integer)) or pad_k < k:
+        raise ValueError(f"pad_k must be an integer >= k={k}, got {pad_k!r}")
     if not isinstance(max_depth, (int, np.integer)) or max_depth < 2:
         raise ValueError(f"max_depth must be an integer >= 2, got {max_depth!r}")
     if not isinstance(max_len, (int, np.integer)) or not 1 <= max_len <= 2 ** 16:
         raise ValueError(
             f"max_len must be an integer in [1, 65536] (the float32 scales M, G are sized for it), "
             f"got {max_len!r}")
-    bits = max(1, math.ceil(math.log2(k))) if k > 1 else 1
+    bits = max(1, math.ceil(math.log2(pad_k))) if pad_k > 1 else 1
     return DyckLayout(int(k), int(max_depth), int(max_len), bits)
 
 
-def type_codes(k: int) -> np.ndarray:
-    """+-1 codes of the bracket types, shape (k, B): bit b of t mapped to {-1, +1}."""
-    lay = layout(k)
+def type_codes(k: int, bits: int | None = None) -> np.ndarray:
+    """+-1 codes of the bracket types, shape (k, B): bit b of t mapped to {-1, +1}.
+
+    ``bits`` defaults to ``B = ceil(log2 k)`` (at least 1); more bits give longer codes that
+    are still pairwise distinct.
+    """
+    bits = layout(k).bits if bits is None else bits
+    if bits < layout(k).bits:
+        raise ValueError(f"{k} types need at least {layout(k).bits} code bits, got {bits}")
     t = np.arange(k)[:, None]
-    b = np.arange(lay.bits)[None, :]
+    b = np.arange(bits)[None, :]
     return np.where((t >> b) & 1, 1.0, -1.0)
 
 
@@ -239,23 +254,31 @@ def _s_of(d: np.ndarray | float, sigma: float) -> np.ndarray:
     return z / np.sqrt(1.0 + z * z)
 
 
-def build_recognizer(k: int, *, max_depth: int = _DEFAULT_DEPTH,
-                     max_len: int = _DEFAULT_LEN) -> tuple[dict, TransformerConfig]:
+def build_recognizer(k: int, *, max_depth: int = _DEFAULT_DEPTH, max_len: int = _DEFAULT_LEN,
+                     pad_k: int | None = None) -> tuple[dict, TransformerConfig]:
     """Write the construction's weights into a :mod:`jaxml.nn` transformer.
 
     Args:
         k: number of bracket pairs (any k >= 1; tokens as in :mod:`jaxml.tasks.dyck`).
         max_depth: depth bound D; deeper prefixes are rejected and raise the OVERFLOW output.
         max_len: longest input (excluding BOS) for which exactness is guaranteed.
+        pad_k: lay the weights out as for ``pad_k >= k`` types: type codes of
+            ``ceil(log2 pad_k)`` bits, vocabulary ``2 pad_k + 2`` (rows beyond k's tokens are
+            zero) and ``2 pad_k + 2`` outputs (columns beyond ``2k + 2`` are zero). Every
+            ``k <= pad_k`` then has the same config and parameter shapes, so one compiled
+            program runs them all; the first ``2k + 2`` outputs are the construction for k.
+            Default: k (the narrowest layout).
 
     Returns:
         ``(params, cfg)`` for :func:`jaxml.nn.apply_transformer`. Feed ``[BOS] + tokens``
         (``cfg.bos_token`` is None so the BOS output, the empty prefix, is kept). Output width
-        ``2k + 2``: ``[open_0..k-1, close_0..k-1, END, OVERFLOW]``; positive = legal.
+        ``2k + 2`` (``2 pad_k + 2`` with ``pad_k``): ``[open_0..k-1, close_0..k-1, END,
+        OVERFLOW]``; positive = legal.
     """
-    lay = layout(k, max_depth, max_len)
+    lay = layout(k, max_depth, max_len, pad_k=pad_k)
+    pad_k = k if pad_k is None else pad_k
     dm, dd, bits = lay.d_model, lay.max_depth, lay.bits
-    n_tok = dyck_tasks.vocab_size(k)
+    n_tok = dyck_tasks.vocab_size(pad_k)
     d_ff = 4 * dd + 8
     d_head = dd + 1
     cfg = TransformerConfig(
@@ -264,8 +287,8 @@ def build_recognizer(k: int, *, max_depth: int = _DEFAULT_DEPTH,
         attention=(AttentionKind.UNIFORM, AttentionKind.UNIFORM, AttentionKind.SOFTMAX,
                    AttentionKind.UNIFORM),
         norm=NormKind.RMS, final_norm=True, causal=True, tie_embeddings=False,
-        out_dim=2 * k + 2, d_head=d_head, activation=Activation.RELU, bos_token=None)
-    codes = type_codes(k)
+        out_dim=2 * pad_k + 2, d_head=d_head, activation=Activation.RELU, bos_token=None)
+    codes = type_codes(k, bits)
     f64 = np.float64
 
     # ---- embedding
@@ -389,7 +412,7 @@ def build_recognizer(k: int, *, max_depth: int = _DEFAULT_DEPTH,
     m_val = float(np.float32(np.float32(u_emb[dyck_tasks.BOS, lay.bos])
                              * np.float32(a1["wv"][lay.bos, 0, 0])))  # BOS value as computed
     scale = 2.0 * (max_len + 1)
-    out = np.zeros((dm, 2 * k + 2), f64)
+    out = np.zeros((dm, 2 * pad_k + 2), f64)
     half_p = lam / (2.0 * m_val)  # normalised P -> p / 2
     k_close = 2.0 * (max_len + 1) * (bits + 1)
     for t in range(k):
@@ -422,24 +445,31 @@ def _bucket(n: int) -> int:
     return max(16, 1 << (int(n) - 1).bit_length())
 
 
-def _apply_fn(cfg: TransformerConfig):
-    return jax.jit(lambda p, tok: apply_transformer(p, tok, cfg))
-
-
 _APPLY_CACHE: dict = {}
 _BUILD_CACHE: dict = {}
 
 
-def _built(k: int, max_depth: int, max_len: int) -> tuple[dict, TransformerConfig]:
-    key = (k, max_depth, max_len)
+def built_recognizer(k: int, *, max_depth: int = _DEFAULT_DEPTH, max_len: int = _DEFAULT_LEN,
+                     pad_k: int | None = None) -> tuple[dict, TransformerConfig]:
+    """:func:`build_recognizer`, cached per arguments (building writes the weights in NumPy)."""
+    key = (k, max_depth, max_len, pad_k)
     if key not in _BUILD_CACHE:
-        _BUILD_CACHE[key] = build_recognizer(k, max_depth=max_depth, max_len=max_len)
+        _BUILD_CACHE[key] = build_recognizer(k, max_depth=max_depth, max_len=max_len, pad_k=pad_k)
     return _BUILD_CACHE[key]
+
+
+def _apply_fn(cfg: TransformerConfig):
+    """One jitted apply per config: with ``pad_k`` every k shares the config, hence the
+    compiled programs (one per token shape)."""
+    if cfg not in _APPLY_CACHE:
+        _APPLY_CACHE[cfg] = jax.jit(lambda p, tok: apply_transformer(p, tok, cfg))
+    return _APPLY_CACHE[cfg]
 
 
 def run_construction(symbols: Sequence[np.ndarray], k: int, *, max_depth: int = _DEFAULT_DEPTH,
                      max_len: int | None = None, batch_tokens: int = 2 ** 15,
-                     buckets: Sequence[int] | None = None) -> list[np.ndarray]:
+                     buckets: Sequence[int] | None = None, pad_k: int | None = None,
+                     fixed_rows: bool = False) -> list[np.ndarray]:
     """Run the constructed transformer on strings given as symbol arrays.
 
     Args:
@@ -451,6 +481,11 @@ def run_construction(symbols: Sequence[np.ndarray], k: int, *, max_depth: int = 
         batch_tokens: about how many tokens go through one call (memory bound).
         buckets: padded sequence lengths (BOS included) to group strings into; each is one
             compiled shape. Default: powers of two (at least 16).
+        pad_k: build the weights laid out for ``pad_k >= k`` types (see
+            :func:`build_recognizer`), so that calls for different k reuse the compiled programs.
+        fixed_rows: every call of a bucket gets ``batch_tokens // bucket`` rows (the last one
+            padded), so each bucket is exactly one compiled shape; otherwise a call's rows are
+            padded to a power of two (at least 8), which wastes less work on small inputs.
 
     Returns:
         One float32 logit array (n + 1, 2k + 2) per string: row i after i symbols.
@@ -460,11 +495,8 @@ def run_construction(symbols: Sequence[np.ndarray], k: int, *, max_depth: int = 
         max_len = max(_DEFAULT_LEN, _bucket(longest + 1))
     if longest > max_len:
         raise ValueError(f"a string has length {longest} > max_len={max_len}; raise max_len")
-    params, cfg = _built(k, max_depth, max_len)
-    key = (k, max_depth, max_len)
-    if key not in _APPLY_CACHE:
-        _APPLY_CACHE[key] = _apply_fn(cfg)
-    fn = _APPLY_CACHE[key]
+    params, cfg = built_recognizer(k, max_depth=max_depth, max_len=max_len, pad_k=pad_k)
+    fn = _apply_fn(cfg)
     pad = dyck_tasks.pad_token(k)
     if buckets is not None:
         edges = sorted(int(b) for b in buckets)
@@ -487,15 +519,17 @@ def run_construction(symbols: Sequence[np.ndarray], k: int, *, max_depth: int = 
         per_call = max(1, batch_tokens // t)
         for s in range(i, j, per_call):
             idx = order[s: min(j, s + per_call)]
-            # pad the batch to a power of two (at least 8): few distinct shapes to compile
-            size = min(max(8, 1 << (len(idx) - 1).bit_length()), max(per_call, 1))
-            size = max(size, len(idx))
+            if fixed_rows:
+                size = per_call
+            else:  # pad the batch to a power of two (at least 8): few distinct shapes to compile
+                size = min(max(8, 1 << (len(idx) - 1).bit_length()), max(per_call, 1))
+                size = max(size, len(idx))
             tok = np.full((size, t), pad, np.int32)
             for r, ix in enumerate(idx):
                 tok[r, : len(symbols[ix]) + 1] = dyck_tasks.encode(symbols[ix], k)
             logits = np.asarray(fn(params, jnp.asarray(tok)))
             for r, ix in enumerate(idx):
-                results[ix] = logits[r, : len(symbols[ix]) + 1]
+                results[ix] = logits[r, : len(symbols[ix]) + 1, : 2 * k + 2]
         i = j
     return results  # type: ignore[return-value]
 

@@ -54,6 +54,7 @@ __all__ = [
     "is_valid",
     "prefix_labels",
     "next_token_sets",
+    "next_token_sets_batch",
     "completion_log_counts",
     "sample",
     "sample_batch",
@@ -318,6 +319,79 @@ def next_token_sets(x: str | Sequence[int] | np.ndarray, k: int,
         if i == n or not ok:
             continue
         ok = _step_stack(int(sym[i]), k, kind, stack, counts)
+    return out
+
+
+def next_token_sets_batch(symbols: np.ndarray, lengths: np.ndarray, k: int,
+                          kind: DyckKind = DyckKind.DYCK) -> np.ndarray:
+    """The stack algorithm of :func:`next_token_sets` run on a padded batch at once.
+
+    One pass over the positions with one stack (Dyck) or counter vector (Shuffle) per string,
+    vectorised over the strings: the same algorithm, about a thousand times faster than a
+    Python loop per string for thousands of strings of length ~1,000.
+
+    Args:
+        symbols: int (N, L) symbols, anything (e.g. :data:`PAD_SYMBOL`) after each length.
+        lengths: int (N,) lengths, each in ``[0, L]``.
+        k: number of bracket pairs.
+        kind: DYCK or SHUFFLE.
+
+    Returns:
+        bool (N, L + 1, 2k + 1): ``out[j, :lengths[j] + 1]`` equals
+        ``next_token_sets(symbols[j, :lengths[j]], k, kind)``; rows after the length are False.
+        ``out[j, lengths[j], 2k]`` is membership of string j.
+
+    Raises:
+        ValueError: for a symbol outside ``[0, 2k)`` within a string's length.
+    """
+    _check_k(k)
+    sym = np.asarray(symbols, np.int64)
+    if sym.ndim != 2:
+        raise ValueError(f"symbols must be a 2-D padded batch (N, L), got shape {sym.shape}")
+    n, size = sym.shape
+    lens = np.asarray(lengths, np.int64).reshape(-1)
+    if lens.shape != (n,) or (lens < 0).any() or (lens > size).any():
+        raise ValueError(f"lengths must be {n} integers in [0, {size}], got {lengths!r}")
+    inside = np.arange(size)[None, :] < lens[:, None]
+    bad = inside & ((sym < 0) | (sym >= 2 * k))
+    if bad.any():
+        j, pos = (int(v[0]) for v in np.nonzero(bad))
+        raise ValueError(f"symbol {int(sym[j, pos])} at position {pos} of string {j} is outside "
+                         f"[0, {2 * k}) for k={k}")
+    rows = np.arange(n)
+    out = np.zeros((n, size + 1, 2 * k + 1), bool)
+    stack = np.zeros((n, size + 1), np.int64)  # Dyck: open types, innermost at depth - 1
+    counts = np.zeros((n, k), np.int64)  # Shuffle: unmatched brackets per type
+    depth = np.zeros(n, np.int64)
+    ok = np.ones(n, bool)
+    for i in range(size + 1):
+        live = ok & (i <= lens)
+        out[:, i, :k] = live[:, None]
+        if kind is DyckKind.DYCK:
+            top = stack[rows, np.maximum(depth - 1, 0)]
+            closing = live & (depth > 0)
+            out[rows[closing], i, k + top[closing]] = True
+            out[:, i, 2 * k] = live & (depth == 0)
+        else:
+            out[:, i, k: 2 * k] = live[:, None] & (counts > 0)
+            out[:, i, 2 * k] = live & (depth == 0)
+        if i == size:
+            break
+        act = ok & (i < lens)
+        s = sym[:, i]
+        is_open = s < k
+        t = np.clip(np.where(is_open, s, s - k), 0, k - 1)
+        if kind is DyckKind.DYCK:
+            match = (depth > 0) & (stack[rows, np.maximum(depth - 1, 0)] == t)
+        else:
+            match = counts[rows, t] > 0
+        ok = np.where(act, is_open | match, ok)
+        opened = act & is_open
+        closed = act & ~is_open & match
+        stack[rows[opened], depth[opened]] = t[opened]
+        counts[rows[opened], t[opened]] += 1
+        counts[rows[closed], t[closed]] -= 1
+        depth += opened.astype(np.int64) - closed.astype(np.int64)
     return out
 
 

@@ -80,3 +80,19 @@ def test_bad_input_messages():
         C.recognize(["()"], 5)
     with pytest.raises(ValueError, match="max_depth"):
         C.build_recognizer(2, max_depth=1)
+
+
+def test_padded_layout_shares_one_program_and_gives_the_same_sets():
+    """pad_k = 4: k = 1, 2, 3 get the config of k = 4 (one compiled program), and their first
+    2k + 2 outputs still give the exact next-token sets on every string up to length 4."""
+    cfgs = set()
+    for k in (1, 2, 3):
+        strings = [np.array(s, np.int32) for n in range(5) for s in itertools.product(range(2 * k), repeat=n)]
+        logits = C.run_construction(strings, k, max_depth=6, pad_k=4, fixed_rows=True, buckets=(16,))
+        cfgs.add(C.built_recognizer(k, max_depth=6, max_len=4096, pad_k=4)[1])
+        for s, lg in zip(strings, logits):
+            assert lg.shape == (len(s) + 1, 2 * k + 2)
+            np.testing.assert_array_equal(lg[:, : 2 * k + 1] > 0, D.next_token_sets(s, k), err_msg=str(s))
+    assert len(cfgs) == 1 and C.layout(1, 6, pad_k=4).bits == 2
+    with pytest.raises(ValueError, match="pad_k"):
+        C.layout(3, 6, pad_k=2)

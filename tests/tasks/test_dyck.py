@@ -151,3 +151,38 @@ def test_tokens_from_symbols():
     tok = D.tokens_from_symbols(sym, 2)
     np.testing.assert_array_equal(tok, [[0, 1, 4, 5], [0, 2, 3, 5]])
     np.testing.assert_array_equal(D.tokens_from_symbols(sym, 2, bos=False), [[1, 4, 5], [2, 3, 5]])
+
+
+@pytest.mark.parametrize("kind", list(D.DyckKind))
+@pytest.mark.parametrize("k", [1, 2, 3])
+def test_batched_stack_algorithm_matches_per_string(k, kind):
+    """Exhaustive strings up to length 5 (valid or not) plus random long ones, padded together."""
+    strings = [list(s) for n in range(6) for s in _all_strings(k, n)]
+    rng = np.random.default_rng(k)
+    strings += [list(rng.integers(0, 2 * k, size=int(n))) for n in rng.integers(0, 60, size=40)]
+    for _ in range(40):  # valid random walks of length 40 (Dyck: close the innermost), then one edit
+        s, stack = [], []
+        for i in range(40):
+            if stack and (len(stack) >= 40 - i or rng.random() < 0.5):
+                t = stack.pop() if kind is D.DyckKind.DYCK else stack.pop(int(rng.integers(len(stack))))
+                s.append(k + t)
+            else:
+                stack.append(int(rng.integers(k)))
+                s.append(stack[-1])
+        assert D.is_valid(s, k, kind)
+        e = list(s)
+        e[int(rng.integers(40))] = int(rng.integers(2 * k))
+        strings += [s, e]
+    size = max(len(s) for s in strings) + 2
+    sym = np.full((len(strings), size), D.PAD_SYMBOL, np.int32)
+    for j, s in enumerate(strings):
+        sym[j, : len(s)] = s
+    lens = np.array([len(s) for s in strings])
+    out = D.next_token_sets_batch(sym, lens, k, kind)
+    assert out.shape == (len(strings), size + 1, 2 * k + 1)
+    for j, s in enumerate(strings):
+        np.testing.assert_array_equal(out[j, : len(s) + 1], D.next_token_sets(s, k, kind), err_msg=str(s))
+        assert not out[j, len(s) + 1:].any()
+        assert out[j, len(s), 2 * k] == D.is_valid(s, k, kind)
+    with pytest.raises(ValueError, match="symbol 9 at position 1 of string 0"):
+        D.next_token_sets_batch(np.array([[0, 9]]), np.array([2]), k, kind)
