@@ -286,12 +286,14 @@ def run_construction_checks(cfg: Config, key: jax.Array) -> dict:
         out["generated_valid"] += gen_ok
         if k == cfg.construct_k[0]:
             out["example"] = (k, max(strs[:n_valid], key=len), max_depth)
+    if "example" in out:
+        out["figure"] = construction_figure_data(out["example"])
     return out
 
 
-def construction_figure(example: tuple) -> object:
-    """Depth decoded by layer 1 from the normalised uniform-attention signal, and the matching
-    head's attention on a short string."""
+def construction_figure_data(example: tuple) -> dict:
+    """What :func:`construction_figure` draws, computed by the construction (the layer-1
+    residual on the longest test string and the matching head's attention on a short one)."""
     k, s, max_depth = example
     params, cfg = construction.build_recognizer(k, max_depth=max_depth, max_len=max(len(s), 64))
     lay = construction.layout(k, max_depth, max(len(s), 64))
@@ -300,9 +302,18 @@ def construction_figure(example: tuple) -> object:
     tok = np.full((2, width), dyck_tasks.pad_token(k), np.int32)  # one compiled call for both
     tok[0, : len(s) + 1] = dyck_tasks.encode(s, k)
     tok[1, : len(short) + 1] = dyck_tasks.encode(short, k)
-    _, inter = jax.jit(lambda t: apply_transformer(params, t, cfg, return_intermediates=True))(jnp.asarray(tok))
+    _, inter = jax.jit(lambda p, t: apply_transformer(p, t, cfg, return_intermediates=True))(params, jnp.asarray(tok))
+    n_short = len(short) + 1
+    return {"k": k, "s": s, "lay": lay, "short": short,
+            "res1": np.asarray(inter["residual"][1][0])[: len(s) + 1],
+            "probs": np.asarray(inter["attn_probs"][2][1])[0, :n_short, :n_short]}
+
+
+def construction_figure(data: dict) -> object:
+    """Depth decoded by layer 1 from the normalised uniform-attention signal, and the matching
+    head's attention on a short string (from :func:`construction_figure_data`)."""
+    k, s, lay, short, res1 = data["k"], data["s"], data["lay"], data["short"], data["res1"]
     fig, ax = new_figure(1, 2, size=(11, 4))
-    res1 = np.asarray(inter["residual"][1][0])[: len(s) + 1]
     pos = np.arange(len(s) + 1)
     ax[0].plot(pos, dyck_tasks.depth_profile(s, k), color="C0", lw=2.5, alpha=0.5, label="true depth (stack)")
     ax[0].plot(pos, res1[:, lay.dep], color="C3", lw=0.8, label="decoded by layer 1 (RMSNorm + FFN)")
@@ -312,8 +323,7 @@ def construction_figure(example: tuple) -> object:
     ax2.set_ylabel("raw signal d/(i+1)", color="C2")
     ax[0].set(xlabel="position i", ylabel="depth", title=f"depth from the causal mask + BOS (n={len(s)})")
     ax[0].legend(fontsize=7, loc="upper left")
-    n_short = len(short) + 1
-    probs = np.asarray(inter["attn_probs"][2][1])[0, :n_short, :n_short]
+    probs = data["probs"]
     im = ax[1].imshow(probs, cmap="viridis", vmin=0, vmax=1)
     labels = ["BOS"] + list(short)
     ax[1].set_xticks(range(len(labels)), labels)
@@ -576,8 +586,8 @@ def main(cfg: Config) -> Result:
                              f"{100 * metrics[base + '_max']:.0f}]")
         table.append(f"| {name} | " + " | ".join(cells) + " |")
     figures = {"accuracy_vs_length": accuracy_figure(cfg, runs)}
-    if "example" in cons:
-        figures["construction"] = construction_figure(cons["example"])
+    if "figure" in cons:
+        figures["construction"] = construction_figure(cons["figure"])
     return Result(
         metrics=metrics, claims=claims, figures=figures,
         tables={f"{main_kind}-{cfg.k} accuracy in % (mean [min-max] over seeds)": "\n".join(table)},
