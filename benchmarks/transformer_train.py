@@ -35,6 +35,11 @@ runs on CUDA when ``torch.cuda.is_available()``, otherwise the row has jaxml's f
 ``python -m benchmarks.transformer_train --ablation`` replays the speed fixes of ``jaxml.nn`` one
 at a time (each step switches one implementation back on; step 0 has them all off, which
 reproduces the code before the fixes) against PyTorch in the same process.
+
+``python -m benchmarks.transformer_train --pieces`` times the parts of one layer of the width-256
+decoder (forward, and forward + backward via ``jax.vjp`` / ``Tensor.backward``), the readout with
+the loss, the embedding, and the whole train step, in process CPU time (``time.process_time``,
+both sides on the same threads), which other processes' load inflates far less than wall time.
 """
 
 from __future__ import annotations
@@ -67,7 +72,8 @@ from jaxml.nn import (  # noqa: E402
 )
 from jaxml.train import TrainState, make_chunk, make_step  # noqa: E402
 
-__all__ = ["Workload", "Trainer", "workloads", "jax_trainers", "torch_trainer", "measure", "run", "ablation"]
+__all__ = ["Workload", "Trainer", "workloads", "jax_trainers", "torch_trainer", "measure", "run", "ablation",
+           "pieces"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -500,12 +506,133 @@ def ablation(device: str = "cpu", *, rounds: int = 5, seconds: float = 0.8,
     return rows
 
 
+# ------------------------------------------------------------------------------------------------
+# pieces: where the step's time goes, jaxml vs PyTorch
+
+
+def pieces(workload: int = 1, *, rounds: int = 5, calls: int = 8) -> list[dict]:
+    """Per-piece CPU time of one workload (default: the width-256 decoder), jaxml vs PyTorch.
+
+    Pieces: the FFN sublayer with its residual ``x + W2 GELU(W1 LN(x) + b1) + b2`` and the
+    attention sublayer ``x + Attn(LN(x))`` of layer 0, forward and forward + backward (input and
+    parameter gradients for a fixed cotangent); the readout ``CE(LN(x) U)`` and the embedding
+    ``E[ids] + P`` forward + backward; and the whole train step (forward, backward, AdamW). Each
+    figure is the median over ``rounds`` of the mean process CPU time over ``calls`` calls, with
+    jaxml and PyTorch alternating; ``ratio`` is PyTorch / jaxml time (> 1: jaxml faster).
+    """
+    import torch
+    import torch.nn.functional as F
+
+    from jaxml.nn import transformer as tr
+    from jaxml.nn.layers import norm
+
+    torch.set_num_threads(xla_cpu_threads())
+    w = workloads("cpu")[workload]
+    cfg = w.cfg
+    p = init_transformer(jax.random.key(0), cfg)
+    lay0 = p["layers"][0]
+    rng = np.random.default_rng(0)
+    shape = (w.batch, w.seq_len, cfg.d_model)
+    x = jnp.asarray(rng.standard_normal(shape), jnp.float32)
+    g = jnp.asarray(rng.standard_normal(shape), jnp.float32)
+    ids = jnp.asarray(rng.integers(0, cfg.vocab_size, shape[:2]), jnp.int32)
+
+    def ffn(lp: dict, h: jax.Array) -> jax.Array:
+        return h + tr.ffn_sublayer(lp["ffn"], norm(cfg.norm, lp["norm2"], h), cfg)
+
+    def att(lp: dict, h: jax.Array) -> jax.Array:
+        return h + tr.attention_sublayer(lp["attn"], norm(cfg.norm, lp["norm1"], h), cfg, 0)[0]
+
+    def head(pp: dict, h: jax.Array) -> jax.Array:
+        return jnp.mean(optax.softmax_cross_entropy_with_integer_labels(tr.readout(pp, h, cfg)[0], ids))
+
+    def vjp_of(f: Callable) -> Callable:
+        return jax.jit(lambda a, h, ct: jax.vjp(f, a, h)[1](ct))
+
+    emb_vjp = jax.jit(lambda pp, ct: jax.vjp(lambda q: tr.embed_tokens(q, ids, cfg), pp)[1](ct))
+    fns = {"FFN sublayer fwd": (jax.jit(ffn), (lay0, x)), "FFN sublayer fwd+bwd": (vjp_of(ffn), (lay0, x, g)),
+           "attention sublayer fwd": (jax.jit(att), (lay0, x)),
+           "attention sublayer fwd+bwd": (vjp_of(att), (lay0, x, g)),
+           "readout + loss fwd+bwd": (jax.jit(jax.grad(head, argnums=(0, 1))), (p, x)),
+           "embedding fwd+bwd": (emb_vjp, (p, g))}
+
+    model = _torch_model(cfg)
+    blk = model.blocks[0]
+    tx = torch.tensor(np.asarray(x)).requires_grad_(True)
+    tg, tid = torch.tensor(np.asarray(g)), torch.tensor(np.asarray(ids)).long()
+    h_, dh_ = cfg.n_heads, cfg.head_dim
+
+    def t_ffn():
+        return tx + blk.w2(F.gelu(blk.w1(blk.norm2(tx))))
+
+    def t_att():
+        b, t, _ = tx.shape
+        q, k, v = blk.qkv(blk.norm1(tx)).view(b, t, 3, h_, dh_).permute(2, 0, 3, 1, 4)
+        o = F.scaled_dot_product_attention(q, k, v, is_causal=True)
+        return tx + blk.wo(o.transpose(1, 2).reshape(b, t, h_ * dh_))
+
+    def no_grad(f):
+        def r():
+            with torch.no_grad():
+                f()
+        return r
+
+    def fwd_bwd(f):
+        def r():
+            tx.grad = None
+            model.zero_grad(set_to_none=True)
+            f().backward(tg)
+        return r
+
+    def t_head():
+        tx.grad = None
+        model.zero_grad(set_to_none=True)
+        F.cross_entropy(model.unembed(model.norm(tx)).reshape(-1, cfg.output_dim), tid.reshape(-1)).backward()
+
+    def t_emb():
+        model.zero_grad(set_to_none=True)
+        (model.tok(tid) + model.pos[: w.seq_len]).backward(tg)
+
+    th = {"FFN sublayer fwd": no_grad(t_ffn), "FFN sublayer fwd+bwd": fwd_bwd(t_ffn),
+          "attention sublayer fwd": no_grad(t_att), "attention sublayer fwd+bwd": fwd_bwd(t_att),
+          "readout + loss fwd+bwd": t_head, "embedding fwd+bwd": t_emb}
+    jt, _ = jax_trainers(w, chunk=False)
+    tt, _ = torch_trainer(w)
+    pairs: dict[str, tuple[Callable[[], Any], Callable[[], Any]]] = {
+        name: ((lambda f=f, a=a: jax.block_until_ready(f(*a))), th[name]) for name, (f, a) in fns.items()}
+    pairs["train step (fwd+bwd+AdamW)"] = (lambda: (jt["step"].run(1), jt["step"].sync()), lambda: tt.run(1))
+
+    def cpu(f: Callable[[], Any], n: int) -> float:
+        c0 = time.process_time()
+        for _ in range(n):
+            f()
+        return (time.process_time() - c0) / n
+
+    rows = []
+    for name, (fj, ft) in pairs.items():
+        n = 2 if name.startswith("train step") else calls
+        for _ in range(2):
+            fj()
+            ft()
+        js, ts = [], []
+        for _ in range(rounds):
+            js.append(cpu(fj, n))
+            ts.append(cpu(ft, n))
+        r = np.asarray(ts) / np.asarray(js)
+        rows.append({"piece": name, "jaxml_cpu_ms": 1e3 * float(np.median(js)), "torch_cpu_ms": 1e3 * float(np.median(ts)),
+                     "ratio": float(np.median(r)), "ratio_min": float(r.min()), "ratio_max": float(r.max())})
+        print(f"| {name} | {rows[-1]['jaxml_cpu_ms']:.1f} | {rows[-1]['torch_cpu_ms']:.1f} | "
+              f"{rows[-1]['ratio']:.2f} ({rows[-1]['ratio_min']:.2f}-{rows[-1]['ratio_max']:.2f}) |", flush=True)
+    return rows
+
+
 if __name__ == "__main__":
     import argparse
     import json
 
     ap = argparse.ArgumentParser(prog="python -m benchmarks.transformer_train")
     ap.add_argument("--ablation", action="store_true", help="replay the jaxml.nn speed fixes one at a time")
+    ap.add_argument("--pieces", action="store_true", help="per-piece CPU time of the width-256 decoder vs PyTorch")
     ap.add_argument("--device", choices=("cpu", "gpu"), default="cpu")
     ap.add_argument("--rounds", type=int, default=5)
     ap.add_argument("--only", nargs="*", help="workload name substrings")
@@ -513,7 +640,11 @@ if __name__ == "__main__":
     a = ap.parse_args()
     if a.device == "cpu":
         os.environ.setdefault("JAX_PLATFORMS", "cpu")
-    if a.ablation:
+    if a.pieces:
+        print("| piece | jaxml CPU ms | PyTorch CPU ms | PyTorch / jaxml time (min-max) |")
+        print("|---|---|---|---|")
+        res = pieces(rounds=a.rounds)
+    elif a.ablation:
         print("| workload | fixes on | last fix | jaxml tok/s | torch tok/s | jaxml/torch (min-max) |")
         print("|---|---|---|---|---|---|")
         res = ablation(a.device, rounds=a.rounds, names=tuple(a.only) if a.only else None)
