@@ -10,6 +10,7 @@ import time
 from pathlib import Path
 
 from benchmarks import available, load
+from jaxml._host import tune_malloc
 
 
 def _fmt(v) -> str:
@@ -19,6 +20,7 @@ def _fmt(v) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
+    tune_malloc()
     p = argparse.ArgumentParser(prog="python -m benchmarks")
     p.add_argument("names", nargs="*", help=f"benchmarks to run (default all: {', '.join(available())})")
     p.add_argument("--device", choices=("cpu", "gpu"), default="cpu")

@@ -630,6 +630,10 @@ if __name__ == "__main__":
     import argparse
     import json
 
+    from jaxml._host import tune_malloc
+
+    tune_malloc()  # what `python -m benchmarks` and the jaxml CLI apply (jaxml/_host.py)
+
     ap = argparse.ArgumentParser(prog="python -m benchmarks.transformer_train")
     ap.add_argument("--ablation", action="store_true", help="replay the jaxml.nn speed fixes one at a time")
     ap.add_argument("--pieces", action="store_true", help="per-piece CPU time of the width-256 decoder vs PyTorch")

@@ -22,12 +22,12 @@ from typing import Any
 # the physics_variety experiment hung. Set OPENBLAS_NUM_THREADS yourself to override this default.
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
-# glibc malloc: reuse freed blocks instead of unmapping them, so jitted steps do not page-fault
-# their temporaries in again on every call (~7% of a transformer train step on 2 cores; see
-# jaxml/_host.py). Set JAXML_MALLOC_TUNING=0 (or your own GLIBC_TUNABLES) to opt out.
+# glibc malloc tuning (reuse freed blocks instead of unmapping them, so jitted steps do not
+# page-fault their temporaries in again on every call: ~7% of a transformer train step on 2
+# cores; see jaxml/_host.py). It changes the whole process, so importing jaxml does not apply it:
+# the entry points jaxml owns (the `jaxml` CLI, experiments' run_script, `python -m benchmarks`)
+# do, and library users may call jaxml.tune_malloc() themselves. JAXML_MALLOC_TUNING=0 opts out.
 from jaxml._host import tune_malloc  # noqa: E402
-
-tune_malloc()
 
 __version__ = "0.1.0"
 
@@ -36,7 +36,7 @@ _SUBPACKAGES = (
     "fairt2i", "stats", "experiment",
 )
 
-__all__ = ["__version__", *_SUBPACKAGES]
+__all__ = ["__version__", "tune_malloc", *_SUBPACKAGES]
 
 
 def __getattr__(name: str) -> Any:

@@ -1,4 +1,4 @@
-"""Host (CPU) runtime defaults that ``import jaxml`` applies: glibc ``malloc`` tuning.
+"""Host (CPU) runtime defaults for jaxml's entry points: glibc ``malloc`` tuning.
 
 XLA:CPU allocates the temporaries of a jitted program (hundreds of MB for a transformer train
 step) afresh on every call and frees them at its end. With glibc's defaults those blocks are
@@ -13,8 +13,12 @@ cut that to ~15,000-30,000 faults and ~40 ms, and the step's wall time by ~7% on
 (docs/dyck_nope.md, "Benchmark"). The price: the process keeps its peak heap instead of
 returning freed memory to the OS (what jemalloc/tcmalloc-style allocators do anyway).
 
-Set ``JAXML_MALLOC_TUNING=0`` before ``import jaxml`` to leave malloc alone; a ``GLIBC_TUNABLES``
-that sets any ``glibc.malloc`` tunable is also respected (nothing is changed).
+The setting changes the whole process (every library in it, PyTorch included), so ``import jaxml``
+does not apply it. The entry points jaxml owns do: the ``jaxml`` console script, the experiments'
+``run_script`` and ``python -m benchmarks`` (and ``benchmarks.transformer_train``). Library users
+who want it call ``jaxml.tune_malloc()`` early, before the first jitted call. Set
+``JAXML_MALLOC_TUNING=0`` to leave malloc alone; a ``GLIBC_TUNABLES`` that sets any
+``glibc.malloc`` tunable is also respected (nothing is changed).
 """
 
 from __future__ import annotations
@@ -38,7 +42,7 @@ def tune_malloc(*, arena_max: int = 1, mmap_max: int = 0, trim_threshold: int = 
     blocks come from the heap, not from a fresh ``mmap`` per allocation) and
     ``M_TRIM_THRESHOLD = trim_threshold`` bytes (free memory at the top of the heap is kept up to
     this size). Applies to allocations made afterwards, so it should run before XLA's threads
-    start (``import jaxml`` calls it unless ``JAXML_MALLOC_TUNING=0``).
+    start (jaxml's entry points call it unless ``JAXML_MALLOC_TUNING=0``).
 
     Returns:
       True if all three were set; False on non-glibc platforms, when ``JAXML_MALLOC_TUNING=0``, when

@@ -18,6 +18,8 @@ import sys
 import traceback
 from pathlib import Path
 
+from jaxml._host import tune_malloc
+
 __all__ = ["main", "run_script"]
 
 
@@ -124,6 +126,7 @@ def _dispatch(args: argparse.Namespace) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``jaxml`` console script; returns the exit code."""
+    tune_malloc()
     args = _parser().parse_args(argv)
     try:
         return _dispatch(args)
@@ -139,6 +142,7 @@ def run_script(script_file: str, argv: list[str] | None = None) -> None:
 
     Accepts the flags of ``jaxml run`` and exits with its code.
     """
+    tune_malloc()
     p = argparse.ArgumentParser(prog=Path(script_file).name)
     _run_flags(p)
     ns = p.parse_args(sys.argv[1:] if argv is None else argv)

@@ -1,4 +1,4 @@
-"""jaxml._host.tune_malloc: the glibc malloc defaults ``import jaxml`` applies, and their opt-outs."""
+"""jaxml._host.tune_malloc: the glibc malloc defaults jaxml's entry points apply, and their opt-outs."""
 
 import sys
 
