@@ -18,8 +18,9 @@ string accuracy at L / 2L: NoPE + BOS 92% / 31%, RoPE 95% / 11%, learned 89% / 0
 Runtime: smoke ~80 s of CPU time (compilation-bound); quick (the notes' setting L = 40, depth <= 8,
 1,500 steps, 3 seeds, 2,400 construction strings; the construction checks and the five variants
 run as tasks on 2 threads) took 320 s and 436 s wall / 476 s and 485 s CPU on 2 cores shared with
-other jobs (load average 2-5), the same claims and numbers; before the speed-ups 415 s wall /
-607 s CPU on the idle machine (per-phase times in docs/dyck_nope.md);
+other jobs (load average 2-5), and 341 s wall / 630 s CPU on the idle machine (over the
+5-minute target), the same claims and numbers; before the speed-ups 415 s wall / 607 s CPU on
+the idle machine (per-phase times in docs/dyck_nope.md);
 full (Dyck_2 and Shuffle-Dyck_2, width 64, 10,000 steps, 5 seeds, 20,000 construction strings up
 to length 2,048) is meant for one GPU.
 
