@@ -39,6 +39,7 @@ from __future__ import annotations
 
 import contextvars
 import dataclasses
+import functools
 import math
 from concurrent.futures import ThreadPoolExecutor
 
@@ -102,7 +103,8 @@ class Config(ExperimentConfig):
     seeds: int = param(3, lo=1, hi=1000, help="seeds per positional encoding (trained together, vmapped)")
     n_test: int = param(300, lo=1, hi=1_000_000, help="test strings per length (and as many near misses)")
     workers: int = param(2, lo=1, hi=64, help="threads running the construction checks and the trained variants "
-                                              "concurrently (results do not depend on it)")
+                                              "concurrently (1: one after another, bit-reproducible; "
+                                              "see docs/dyck_nope.md)")
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -187,15 +189,11 @@ def _construct_strings(cfg: Config, key: jax.Array) -> dict[int, tuple[np.ndarra
             for j, (k, (e_syms, e_len)) in enumerate(zip(cfg.construct_k, edits))}
 
 
-_GENERATORS: dict = {}
-
-
+@functools.lru_cache(maxsize=None)
 def _generator(mcfg: TransformerConfig, n: int, length: int):
     """Jitted sampler ``(params, k, key) -> (tokens (n, length + 2), lengths, ended)`` that draws
     each next token uniformly from the construction's legal set (one compiled program for
     every k sharing ``mcfg``; k is traced)."""
-    if (mcfg, n, length) in _GENERATORS:
-        return _GENERATORS[(mcfg, n, length)]
     width = length + 2  # BOS, up to `length` symbols, one spare slot
     rows = jnp.arange(n)
 
@@ -226,7 +224,6 @@ def _generator(mcfg: TransformerConfig, n: int, length: int):
         (tok, pos, _, ended, stuck), _ = jax.lax.scan(step, init, jax.random.split(key, length + 1))
         return tok, pos, ended & ~stuck
 
-    _GENERATORS[(mcfg, n, length)] = gen
     return gen
 
 
