@@ -9,7 +9,8 @@ masked positions excluded. The three kinds turn scores into attention probabilit
   (Kajitsuka & Sato, arXiv 2307.14023) and the NoPE Dyck construction.
 - UNIFORM: ``a_{h,i,j} = 1 / #{allowed j}`` over the allowed positions, ignoring the scores; under a
   causal mask it averages the prefix, which gives the position signal 1/(i+1) used without
-  positional encoding.
+  positional encoding. :func:`causal_attention` computes that average as a running mean (a prefix
+  sum divided by the count) in O(T D) per head instead of a T x T matrix product.
 
 :func:`causal_attention` computes the same probabilities under the causal mask block by block:
 query rows ``[a, b)`` only meet keys ``[0, b)``, so the key blocks the mask removes entirely are
@@ -135,6 +136,9 @@ def causal_attention(q: jax.Array, k: jax.Array, v: jax.Array, *, kind: Attentio
     t, s = q.shape[-3], k.shape[-3]
     if s < t:
         raise ValueError(f"causal_attention needs at least as many keys as queries, got T={t}, S={s}")
+    if kind is AttentionKind.UNIFORM and bias is None:
+        return _causal_prefix_mean(v, t), attention_probs(
+            jnp.zeros(q.shape[:-3] + (q.shape[-2], t, s), q.dtype), causal_mask(t, s), kind)
     block = causal_block_size(t) if block is None else block
     if block <= 0 or block >= t:
         return attention(q, k, v, kind=kind, mask=causal_mask(t, s), bias=bias, temperature=temperature)
@@ -152,3 +156,15 @@ def causal_attention(q: jax.Array, k: jax.Array, v: jax.Array, *, kind: Attentio
         probs.append(jnp.pad(p, [(0, 0)] * (p.ndim - 1) + [(0, s - end)]))
     return jnp.concatenate(outs, axis=-3), jnp.concatenate(probs, axis=-2)
 
+
+def _causal_prefix_mean(v: jax.Array, t: int) -> jax.Array:
+    """Uniform causal attention as a running mean: ``out_i = (sum_{j <= i + S - T} v_j) / (i + S - T + 1)``.
+
+    The prefix sum costs O(S D) per head instead of the O(T S D) of multiplying the T x S
+    probability matrix with ``v``; the sum is accumulated before the one division, so integer-valued
+    values (counts, depths) are averaged exactly up to that last rounding.
+    """
+    s = v.shape[-3]
+    csum = jnp.cumsum(v, axis=-3)[..., s - t:, :, :]
+    count = jnp.arange(s - t + 1, s + 1, dtype=v.dtype).reshape((1,) * (v.ndim - 3) + (t, 1, 1))
+    return csum / count

@@ -96,6 +96,28 @@ def test_block_causal_attention_equals_the_full_masked_attention(kind):
     assert nn.causal_block_size(64) == 0 and nn.causal_block_size(256) == 64 and nn.causal_block_size(4096) == 128
 
 
+def test_uniform_causal_attention_is_the_running_mean_of_the_values():
+    """Without a bias, UNIFORM causal attention is computed as prefix sums / counts: the same
+    outputs, probabilities and gradients as the masked T x S product, exact on integer values."""
+    kq, kk, kv = jax.random.split(jax.random.key(3), 3)
+    for t, s in ((9, 9), (6, 11)):
+        q = jax.random.normal(kq, (2, t, 3, 4))
+        k = jax.random.normal(kk, (2, s, 3, 4))
+        v = jax.random.normal(kv, (2, s, 3, 5))
+        uniform = nn.AttentionKind.UNIFORM
+        out, probs = nn.causal_attention(q, k, v, kind=uniform)
+        out_f, probs_f = nn.attention(q, k, v, kind=uniform, mask=nn.causal_mask(t, s))
+        np.testing.assert_allclose(out, out_f, rtol=1e-6, atol=1e-6)
+        np.testing.assert_array_equal(probs, probs_f)
+        g = jax.grad(lambda v: jnp.sum(jnp.sin(nn.causal_attention(q, k, v, kind=uniform)[0])))(v)
+        g_f = jax.grad(lambda v: jnp.sum(jnp.sin(nn.attention(q, k, v, kind=uniform, mask=nn.causal_mask(t, s))[0])))(v)
+        np.testing.assert_allclose(g, g_f, rtol=1e-5, atol=1e-6)
+    steps = jnp.where(jax.random.bernoulli(kv, 0.5, (1, 1000, 1, 1)), 1.0, -1.0)  # a +-1 walk
+    mean, _ = nn.causal_attention(steps, steps, steps, kind=nn.AttentionKind.UNIFORM)
+    want = np.cumsum(np.asarray(steps, np.float64), axis=1) / np.arange(1, 1001)[None, :, None, None]
+    np.testing.assert_array_equal(mean, want.astype(np.float32))
+
+
 @pytest.mark.parametrize("extra", [
     dict(pos_encoding=nn.PosEncoding.RELATIVE, norm=nn.NormKind.NONE, final_norm=False, n_heads=1),
     dict(pos_encoding=nn.PosEncoding.ROPE, norm=nn.NormKind.RMS, bos_token=0),
