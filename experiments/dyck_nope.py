@@ -17,17 +17,15 @@ string accuracy at L / 2L: NoPE + BOS 92% / 31%, RoPE 95% / 11%, learned 89% / 0
 
 Runtime: smoke ~80 s of CPU time (compilation-bound); quick (the notes' setting L = 40, depth <= 8,
 1,500 steps, 3 seeds, 2,400 construction strings; the construction checks and the five variants
-run as tasks on 2 threads) took 320 s and 436 s wall / 476 s and 485 s CPU on 2 cores shared with
-other jobs (load average 2-5), and 341 s wall / 630 s CPU on the idle machine (over the
-5-minute target), the same claims and numbers; before the speed-ups 415 s wall / 607 s CPU on
-the idle machine (per-phase times in docs/dyck_nope.md);
-full (Dyck_2 and Shuffle-Dyck_2, width 64, 10,000 steps, 5 seeds, 20,000 construction strings up
-to length 2,048) is meant for one GPU.
+run as tasks on 2 worker processes, jaxml.experiment.TaskPool) took 277 s wall / 534 s CPU on the
+idle 2-core machine (345 s / 643 s with the tasks on 2 threads of one process; per-phase times
+in docs/dyck_nope.md); full (Dyck_2 and Shuffle-Dyck_2, width 64, 10,000 steps, 5 seeds, 20,000
+construction strings up to length 2,048) is meant for one GPU.
 
 Measured in quick mode: 6/6 claims; construction 0 errors on 2,400 strings (k = 1..4, length
 <= 1,025, depth <= 50), 64/64 generated strings valid; per-position accuracy at 2L / 4L: NoPE
-96.7 / 90.5%, RoPE 94.2 / 87.7%, learned 86.7 / 79.9%, sinusoidal 76.0 / 50.8%, NoPE without BOS
-93.0 / 86.5%; string accuracy at 2L: NoPE 18.4%, RoPE 2.0%, learned and sinusoidal 0%. At the
+97.0 / 90.8%, RoPE 94.4 / 87.8%, learned 86.8 / 80.3%, sinusoidal 76.0 / 51.2%, NoPE without BOS
+92.2 / 85.3%; string accuracy at 2L: NoPE 21.0%, RoPE 3.3%, learned and sinusoidal 0%. At the
 earlier quick setting L = 20, depth <= 4, RoPE was 1.1 / 5.0 points ahead of NoPE (see
 docs/dyck_nope.md).
 
@@ -37,11 +35,9 @@ docs/dyck_nope.md).
 
 from __future__ import annotations
 
-import contextvars
 import dataclasses
 import functools
 import math
-from concurrent.futures import ThreadPoolExecutor
 
 import jax
 import jax.numpy as jnp
@@ -49,7 +45,7 @@ import numpy as np
 import optax
 
 from jaxml.constructions import dyck as construction
-from jaxml.experiment import Claim, ExperimentConfig, Result, context, log, new_figure, param, run_script
+from jaxml.experiment import Claim, ExperimentConfig, Result, TaskPool, context, log, new_figure, param, run_script
 from jaxml.nn import (
     Activation,
     AttentionKind,
@@ -102,9 +98,9 @@ class Config(ExperimentConfig):
     weight_decay: float = param(0.01, lo=0.0, hi=1.0, help="AdamW weight decay")
     seeds: int = param(3, lo=1, hi=1000, help="seeds per positional encoding (trained together, vmapped)")
     n_test: int = param(300, lo=1, hi=1_000_000, help="test strings per length (and as many near misses)")
-    workers: int = param(2, lo=1, hi=64, help="threads running the construction checks and the trained variants "
-                                              "concurrently (1: one after another, bit-reproducible; "
-                                              "see docs/dyck_nope.md)")
+    workers: int = param(2, lo=1, hi=64, help="workers running the construction checks and the trained variants "
+                                              "concurrently (processes on CPU, jaxml.experiment.TaskPool; 1: one "
+                                              "after another in this process; see docs/dyck_nope.md)")
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -449,15 +445,25 @@ def train_variant(cfg: Config, name: str, kind: dyck_tasks.DyckKind, key: jax.Ar
                 checkpoint_dir=ctx.checkpoint_dir(f"{kind.value}_{name}"),
                 checkpoint_every=max(1, cfg.steps // 4), resume=ctx.resume, desc=f"{kind.value}/{name}")
     trained = res.state.params
-    apply_all = jax.jit(jax.vmap(lambda p, t: apply_transformer(p, t, mcfg), in_axes=(0, None)))
+
+    @jax.jit
+    def evaluate(p, tokens):  # each test length at its own width, one seed after another
+        return {m: jax.lax.map(lambda ps: apply_transformer(ps, t, mcfg), p) for m, t in tokens.items()}
+
     out = {"final_train_loss": float(res.history["loss_mean"][-1]),
            "final_train_pos_acc": float(res.history["pos_acc"][-1])}
+    # labels of the padded test sets, cut to each length's width: m L symbols (+1 for a near miss
+    # with an extra bracket), + BOS; a prefix's labels and (causal) logits do not see the padding
+    widths = {m: m * L + 1 for m in cfg.test_mults}
+    batches = {m: _jit_batch(k, kind, bos)(*test_sets[m]) for m in cfg.test_mults}
+    logits = evaluate(trained, {m: b["tokens"][:, : widths[m] + bos] for m, b in batches.items()})
     for mult in cfg.test_mults:
         sym, lens = test_sets[mult]
-        b = _jit_batch(k, kind, bos)(sym, lens)
-        logits = np.asarray(apply_all(trained, b["tokens"]))  # (S, 2 n_test, T, 2k+1)
-        pos_acc, str_acc, rec_acc = _scores(logits > 0, np.asarray(b["labels"]) > 0.5, np.asarray(b["mask"]),
-                                            np.asarray(sym), np.asarray(lens), k, bos, cfg.n_test)
+        rows = widths[mult] + bos
+        b = batches[mult]
+        pos_acc, str_acc, rec_acc = _scores(np.asarray(logits[mult]) > 0, np.asarray(b["labels"][:, :rows]) > 0.5,
+                                            np.asarray(b["mask"][:, :rows]), np.asarray(sym[:, : widths[mult]]),
+                                            np.asarray(lens), k, bos, cfg.n_test)
         out[f"pos_acc_{mult}L"] = pos_acc.tolist()
         out[f"str_acc_{mult}L"] = str_acc.tolist()
         out[f"rec_acc_{mult}L"] = rec_acc.tolist()
@@ -502,20 +508,16 @@ def main(cfg: Config) -> Result:
     """Check the construction, train every positional encoding, compute the claims."""
     key = jax.random.key(cfg.seed)
     # The construction checks and the trained variants are independent: they run as tasks on
-    # `workers` threads (XLA releases the GIL while it compiles and computes, so the tasks use
-    # every core; each task's numbers are the same as in a sequential run).
-    pool = ThreadPoolExecutor(max_workers=cfg.workers)
-
-    def submit(fn, *args):
-        return pool.submit(contextvars.copy_context().run, fn, *args)  # keep the run context
-
-    with pool:
-        cons_task = submit(run_construction_checks, cfg, jax.random.fold_in(key, 1))
+    # `workers` workers (jaxml.experiment.TaskPool: on CPU, processes with one XLA thread each;
+    # each task's numbers are those of a sequential run up to float summation order).
+    with TaskPool(cfg.workers) as pool:
+        cons_task = pool.submit(run_construction_checks, cfg, jax.random.fold_in(key, 1))
         tasks: dict = {}
         for kind_name in cfg.kinds:
             kind = dyck_tasks.DyckKind(kind_name)
             tests = make_test_sets(cfg, kind, jax.random.fold_in(key, 50))
-            tasks[kind_name] = {name: submit(train_variant, cfg, name, kind, jax.random.fold_in(key, 100 + i), tests)
+            tasks[kind_name] = {name: pool.submit(train_variant, cfg, name, kind, jax.random.fold_in(key, 100 + i),
+                                                  tests)
                                 for i, name in enumerate(cfg.variants)}
         cons = cons_task.result()
         runs = {kind_name: {name: t.result() for name, t in ts.items()} for kind_name, ts in tasks.items()}

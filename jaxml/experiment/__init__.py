@@ -7,6 +7,7 @@ from jaxml.experiment.registry import UnknownExperimentError, list_experiments, 
 from jaxml.experiment.results import Claim, Result, RunContext, context, log
 from jaxml.experiment.runner import OutputDirError, run_experiment
 from jaxml.experiment.sweep import grid_points, sweep
+from jaxml.experiment.tasks import TaskPool
 
 
 def run_script(script_file: str) -> None:
@@ -20,5 +21,5 @@ __all__ = [
     "ConfigError", "ExperimentConfig", "Mode", "apply_overrides", "config_to_dict", "param",
     "new_figure", "UnknownExperimentError", "list_experiments", "load_experiment",
     "Claim", "Result", "RunContext", "context", "log", "OutputDirError", "run_experiment",
-    "grid_points", "sweep", "run_script",
+    "grid_points", "sweep", "run_script", "TaskPool",
 ]

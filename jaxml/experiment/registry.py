@@ -51,6 +51,10 @@ def load_experiment(slug: str) -> ModuleType:
     name = f"jaxml_experiments.{slug}"
     if name in sys.modules:
         return sys.modules[name]
+    if "jaxml_experiments" not in sys.modules:  # a package, so `jaxml_experiments.<slug>` pickles by reference
+        package = ModuleType("jaxml_experiments", "experiments/<slug>.py as loaded by jaxml")
+        package.__path__ = [str(experiments_dir())]
+        sys.modules["jaxml_experiments"] = package
     path = experiments_dir() / f"{slug}.py"
     spec = importlib.util.spec_from_file_location(name, path)
     assert spec is not None and spec.loader is not None
