@@ -26,7 +26,10 @@ the other in the calling thread, the reference for bit-reproducible runs.
 
 Tasks in processes must be picklable module-level functions with picklable arguments and
 results (functions of ``experiments/<slug>.py`` qualify: the worker loads the experiment the way
-the runner does). A task's exception is raised again by ``Future.result()``.
+the runner does). A task's exception is raised again by ``Future.result()``. As with any
+``spawn`` pool, a script that creates a process-mode pool at import time must do so under
+``if __name__ == "__main__":`` (the workers import the main script; ``jaxml run`` and
+``run_script`` already follow this).
 """
 
 from __future__ import annotations
