@@ -38,6 +38,16 @@ def list_experiments() -> list[str]:
     return sorted(p.stem for p in d.glob("*.py") if not p.stem.startswith("_"))
 
 
+def register_experiments_package() -> None:
+    """Make ``jaxml_experiments`` a package over :func:`experiments_dir`, so that
+    ``import jaxml_experiments.<slug>`` finds ``experiments/<slug>.py`` and an experiment's
+    functions pickle by reference (``jaxml.experiment.TaskPool`` workers import them that way)."""
+    if "jaxml_experiments" not in sys.modules:
+        package = ModuleType("jaxml_experiments", "experiments/<slug>.py as loaded by jaxml")
+        package.__path__ = [str(experiments_dir())]
+        sys.modules["jaxml_experiments"] = package
+
+
 def load_experiment(slug: str) -> ModuleType:
     """Import ``experiments/<slug>.py`` and check it has ``get_config`` and ``main``.
 
@@ -51,10 +61,7 @@ def load_experiment(slug: str) -> ModuleType:
     name = f"jaxml_experiments.{slug}"
     if name in sys.modules:
         return sys.modules[name]
-    if "jaxml_experiments" not in sys.modules:  # a package, so `jaxml_experiments.<slug>` pickles by reference
-        package = ModuleType("jaxml_experiments", "experiments/<slug>.py as loaded by jaxml")
-        package.__path__ = [str(experiments_dir())]
-        sys.modules["jaxml_experiments"] = package
+    register_experiments_package()
     path = experiments_dir() / f"{slug}.py"
     spec = importlib.util.spec_from_file_location(name, path)
     assert spec is not None and spec.loader is not None

@@ -36,22 +36,20 @@ from __future__ import annotations
 
 import concurrent.futures as cf
 import contextvars
-import importlib
 import logging
 import logging.handlers
 import multiprocessing
 import os
 import pickle
-import sys
 from collections.abc import Callable
 from typing import Any
 
+from jaxml.experiment.registry import register_experiments_package
 from jaxml.experiment.results import RunContext, _CONTEXT, context
 
 __all__ = ["TaskPool", "single_thread_xla"]
 
 _MODES = ("auto", "process", "thread", "serial")
-_EXPERIMENT_PREFIX = "jaxml_experiments."
 
 
 def single_thread_xla() -> bool:
@@ -92,45 +90,13 @@ def _worker_init(ctx: RunContext, queue: Any) -> None:
     logger.setLevel(logging.INFO)
     logger.propagate = False
     _CONTEXT.set(ctx)
+    register_experiments_package()  # experiment functions unpickle as jaxml_experiments.<slug>.<name>
     single_thread_xla()
 
 
-def _import(module: str) -> None:
-    if module in sys.modules:
-        return
-    if module.startswith(_EXPERIMENT_PREFIX):
-        from jaxml.experiment.registry import load_experiment
-
-        load_experiment(module[len(_EXPERIMENT_PREFIX):])
-    else:
-        importlib.import_module(module)
-
-
-def _run_pickled(modules: tuple[str, ...], payload: bytes) -> Any:
-    for m in modules:
-        _import(m)
+def _run_pickled(payload: bytes) -> Any:
     fn, args, kwargs = pickle.loads(payload)
     return fn(*args, **kwargs)
-
-
-def _modules_of(obj: Any) -> tuple[str, ...]:
-    """Experiment modules (``jaxml_experiments.<slug>``, not importable by name) that ``obj``, a
-    task with its arguments, refers to: the worker loads them before unpickling the task."""
-    found: list[str] = []
-
-    def visit(x: Any, depth: int = 0) -> None:
-        mod = getattr(x, "__module__", None) if callable(x) else type(x).__module__
-        if isinstance(mod, str) and mod.startswith(_EXPERIMENT_PREFIX) and mod not in found:
-            found.append(mod)
-        if depth < 3 and isinstance(x, (list, tuple, set, frozenset)):
-            for y in x:
-                visit(y, depth + 1)
-        elif depth < 3 and isinstance(x, dict):
-            for y in x.values():
-                visit(y, depth + 1)
-
-    visit(obj)
-    return tuple(found)
 
 
 class _Forward(logging.Handler):
@@ -192,7 +158,7 @@ class TaskPool:
                 f"TaskPool(mode='process') needs a module-level function with picklable arguments; "
                 f"{getattr(fn, '__qualname__', fn)!r} cannot be sent to a worker process ({e}). Define it at "
                 "module level or use mode='thread'") from e
-        return self._pool.submit(_run_pickled, _modules_of((fn, args, kwargs)), payload)
+        return self._pool.submit(_run_pickled, payload)  # pickled here, so that errors name the task
 
     def close(self) -> None:
         """Wait for the running tasks and stop the workers."""
