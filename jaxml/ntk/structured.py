@@ -17,7 +17,8 @@ How it works here: the per-example function is traced to a jaxpr; every ``dot_ge
 operand is a parameter (and that has no batch dimensions), and every row-gather from a 2-D
 parameter, gets a zero "tap" added to its output and records its other operand. Reverse-mode
 derivatives with respect to the taps give ``delta``. Parameters used in any other way (biases,
-LayerNorm scales, weights inside ``scan``/``custom_jvp`` bodies, a weight multiplied by another
+LayerNorm scales, weights inside ``scan``/``custom_jvp`` bodies (except :func:`jaxml.nn.linear`'s
+CPU product, whose custom derivative only rearranges ``dx W + x dW``), a weight multiplied by another
 weight as in LoRA's ``A B``) fall back to the exact Jacobian contraction, so the result is exact
 for every model; the structure only changes the cost. For each structured weight the cheaper of
 (1) and "form the gradient ``sum_s x_s^T delta_s`` then contract" is chosen from a flop estimate
@@ -80,8 +81,22 @@ def _is_var(v: Any) -> bool:
     return not isinstance(v, jcore.Literal)
 
 
+def _is_transparent_custom_jvp(eqn: Any) -> bool:
+    """Whether ``eqn`` calls :func:`jaxml.nn.layers._cpu_matmul`, whose custom derivative only
+    rearranges the products of ``d(x W) = dx W + x dW`` for XLA:CPU, so that its primal body (a
+    plain ``dot_general`` with the weight unreshaped) can be analysed and differentiated instead."""
+    if eqn.primitive.name != "custom_jvp_call":
+        return False
+    from jaxml.nn import layers
+
+    info = getattr(eqn.params["call_jaxpr"].jaxpr, "debug_info", None)
+    src = getattr(info, "func_src_info", None) or ""
+    name, _, where = src.partition(" at ")
+    return name == layers._cpu_matmul.__name__ and where.rpartition(":")[0] == layers.__file__
+
+
 def _inner_jaxpr(eqn: Any) -> tuple[Any, list[Any]] | None:
-    if eqn.primitive.name not in _CALL_PRIMITIVES:
+    if eqn.primitive.name not in _CALL_PRIMITIVES and not _is_transparent_custom_jvp(eqn):
         return None
     inner = eqn.params.get("jaxpr", eqn.params.get("call_jaxpr"))
     if inner is None:

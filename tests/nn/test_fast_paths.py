@@ -1,6 +1,6 @@
 """The speed-motivated implementations in jaxml.nn compute the textbook formulas.
 
-Each fast path (2-D ``linear``, erf GELU, closed-form LayerNorm/RMSNorm derivatives, block-causal
+Each fast path (2-D ``linear`` and its CPU custom derivative, erf GELU, closed-form LayerNorm/RMSNorm derivatives, block-causal
 attention, batch-native transformer) is compared with the plain formula it replaced, in values
 and in first- and second-order derivatives.
 """
@@ -35,6 +35,48 @@ def test_linear_equals_tensordot_with_its_gradients():
         for a, b in zip(g, h):
             np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5)
     np.testing.assert_allclose(linear(x[0, 0, 0], jnp.eye(5)), x[0, 0, 0])  # a single vector
+
+
+@pytest.mark.parametrize("lead, w_shape, n", [((300,), (12, 5), 1),       # K > M: (g^T x)^T weight gradient
+                                               ((2, 150), (5, 12), 1),     # K < M
+                                               ((3, 64), (4, 3, 6), 2),    # two contracted axes, K > M
+                                               ((130,), (3, 4, 2, 5), 2)])  # several output axes
+def test_cpu_matmul_path_is_the_product_rule(lead, w_shape, n):
+    """Products with >= CPU_MATMUL_MIN_ROWS rows take the custom-derivative path on CPU; its values,
+    gradients (also with the weight frozen), forward-mode derivatives, Hessian-vector products and
+    vmap equal those of the plain tensordot (float64, so any rearrangement error would show)."""
+    from jaxml.nn.layers import CPU_MATMUL_MIN_ROWS
+
+    assert int(np.prod(lead)) >= CPU_MATMUL_MIN_ROWS
+    with jax.enable_x64(True):
+        kx, kw = jax.random.split(jax.random.key(1))
+        x = jax.random.normal(kx, lead + w_shape[:n], jnp.float64)
+        w = jax.random.normal(kw, w_shape, jnp.float64)
+
+        def f(x, w):
+            return linear(x, w, n)
+
+        def ref(x, w):
+            return jnp.tensordot(x, w, axes=n)
+
+        assert "custom_jvp_call" in str(jax.make_jaxpr(f)(x, w))
+
+        def loss(fn):
+            return lambda x, w: jnp.sum(jnp.sin(fn(x, w)))
+
+        np.testing.assert_allclose(f(x, w), ref(x, w), rtol=1e-12)
+        for a, b in zip(jax.grad(loss(f), (0, 1))(x, w), jax.grad(loss(ref), (0, 1))(x, w)):
+            np.testing.assert_allclose(a, b, rtol=1e-10, atol=1e-12)
+        np.testing.assert_allclose(jax.grad(loss(f))(x, w), jax.grad(loss(ref))(x, w), rtol=1e-10, atol=1e-12)
+        v = (jnp.cos(x), jnp.sin(w))
+        np.testing.assert_allclose(jax.jvp(f, (x, w), v)[1], jax.jvp(ref, (x, w), v)[1], rtol=1e-10, atol=1e-12)
+        hvp = [jax.jvp(jax.grad(loss(fn), (0, 1)), (x, w), v)[1] for fn in (f, ref)]
+        for a, b in zip(*hvp):
+            np.testing.assert_allclose(a, b, rtol=1e-8, atol=1e-10)
+        ws = jnp.stack([w, 2 * w])
+        np.testing.assert_allclose(jax.vmap(f, (None, 0))(x, ws), jax.vmap(ref, (None, 0))(x, ws), rtol=1e-12)
+        # below the row threshold the product is the plain dot_general
+        assert "custom_jvp_call" not in str(jax.make_jaxpr(f)(x.reshape((-1,) + w_shape[:n])[:3], w))
 
 
 def test_gelu_is_x_times_the_normal_cdf():

@@ -88,6 +88,34 @@ def test_bert_structured_matches_jacobian_and_blocks_sum():
                       "layer0/mlp": ["encoder/layers/0/mlp"]}
 
 
+def test_long_sequence_transformer_stays_structured():
+    """With T >= CPU_MATMUL_MIN_ROWS per example, jaxml.nn.linear runs its CPU custom-derivative
+    product; the structured planner looks through it, so the dense weights stay structured and
+    the kernel equals the Jacobian contraction."""
+    from jaxml import nn
+    from jaxml.nn.layers import CPU_MATMUL_MIN_ROWS
+    from jaxml.ntk.structured import plan_structured
+
+    t = CPU_MATMUL_MIN_ROWS + 2
+    cfg = nn.TransformerConfig(vocab_size=11, d_model=8, n_heads=2, n_layers=1, d_ff=12, max_len=t,
+                               pos_encoding=nn.PosEncoding.LEARNED)
+    params = nn.init_transformer(jax.random.key(4), cfg)
+
+    def apply(p, toks):
+        return jnp.mean(nn.apply_transformer(p, toks, cfg), axis=-2)
+
+    toks = jax.random.randint(jax.random.key(5), (2, t), 0, cfg.vocab_size)
+    leaves, treedef = jax.tree_util.tree_flatten(params)
+    plan = plan_structured(lambda ls, x: apply(jax.tree_util.tree_unflatten(treedef, ls), x), leaves, toks[0])
+    paths = [jax.tree_util.keystr(k) for k, _ in jax.tree_util.tree_flatten_with_path(params)[0]]
+    dense = [i for i, pth in enumerate(paths) if any(f"'{n}'" in pth for n in ("wq", "wk", "wv", "wo", "w1", "w2"))]
+    assert dense and all(i in plan.structured for i in dense), [paths[i] for i in plan.fallback]
+    ref = empirical_ntk(apply, params, toks, implementation=NtkImplementation.JACOBIAN_CONTRACTION)
+    got = empirical_ntk(apply, params, toks, implementation=NtkImplementation.STRUCTURED)
+    scale = float(jnp.abs(ref).max())
+    np.testing.assert_allclose(np.asarray(got) / scale, np.asarray(ref) / scale, atol=2e-5)
+
+
 def test_blocks_sum_to_total():
     apply, params, x1, x2 = _mlp()
     ref = _brute(apply, params, x1, x2)
