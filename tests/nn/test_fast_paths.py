@@ -1,8 +1,8 @@
 """The speed-motivated implementations in jaxml.nn compute the textbook formulas.
 
-Each fast path (2-D ``linear`` and its CPU custom derivative, erf GELU, closed-form LayerNorm/RMSNorm derivatives, block-causal
-attention, batch-native transformer) is compared with the plain formula it replaced, in values
-and in first- and second-order derivatives.
+Each fast path (2-D ``linear`` and its CPU custom derivative, erf GELU, closed-form LayerNorm/RMSNorm
+derivatives, block-causal attention, batch-native transformer) is compared with the plain formula it
+replaced, in values and in first- and second-order derivatives.
 """
 
 import jax
