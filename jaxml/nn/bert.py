@@ -36,6 +36,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from jaxml.nn.layers import gelu, layer_norm, linear
+
 __all__ = [
     "BertConfig",
     "BertOutput",
@@ -218,19 +220,20 @@ def _row(v: jax.Array, ndim: int) -> jax.Array:
 
 
 def _layer_norm(x: jax.Array, p: Params, eps: float) -> jax.Array:
-    mean = jnp.mean(x, axis=-1, keepdims=True)
-    var = jnp.mean(jnp.square(x - mean), axis=-1, keepdims=True)
-    return (x - mean) * jax.lax.rsqrt(var + eps) * _row(p["scale"], x.ndim) + _row(p["bias"], x.ndim)
+    # jaxml.nn's LayerNorm: the same formula with a closed-form custom_jvp (faster backward on CPU)
+    return layer_norm(p, x, eps)
 
 
 def _dense(x: jax.Array, p: Params) -> jax.Array:
-    y = x @ p["kernel"]
+    # jaxml.nn.linear: one 2-D product over the flattened (B, T) rows, whose weight gradient XLA:CPU
+    # multiplies fast (a batched x @ W is about 9% slower per MiniLM fine-tuning step on 2 cores)
+    y = linear(x, p["kernel"])
     return y + _row(p["bias"], y.ndim)
 
 
 def _activation(name: str, x: jax.Array) -> jax.Array:
     if name == "gelu":
-        return jax.nn.gelu(x, approximate=False)
+        return gelu(x)  # the exact erf form (HF's "gelu"), as jaxml.nn computes it
     if name in ("gelu_new", "gelu_pytorch_tanh"):
         return jax.nn.gelu(x, approximate=True)
     if name == "relu":
