@@ -35,6 +35,8 @@ import jax
 import jax.numpy as jnp
 from jax.extend import core as jcore
 
+from jaxml.nn import layers
+
 __all__ = ["StructuredPlan", "plan_structured", "structured_factors", "structured_kernel"]
 
 _CALL_PRIMITIVES = frozenset({"pjit", "jit", "closed_call", "core_call", "remat", "checkpoint", "remat2"})
@@ -87,8 +89,6 @@ def _is_transparent_custom_jvp(eqn: Any) -> bool:
     plain ``dot_general`` with the weight unreshaped) can be analysed and differentiated instead."""
     if eqn.primitive.name != "custom_jvp_call":
         return False
-    from jaxml.nn import layers
-
     info = getattr(eqn.params["call_jaxpr"].jaxpr, "debug_info", None)
     src = getattr(info, "func_src_info", None) or ""
     name, _, where = src.partition(" at ")
