@@ -16,7 +16,8 @@ OPS = {">=": np.greater_equal, ">": np.greater, "<": np.less, "<=": np.less_equa
 
 def test_smoke_mode_runs_and_claims_are_computed():
     have_text = (data_root() / "tinyshakespeare" / "input.txt").exists() or data_required()
-    cfg = dataclasses.replace(mem.get_config("smoke"), text=have_text)
+    # two data draws per sweep point: the fits pool them
+    cfg = dataclasses.replace(mem.get_config("smoke"), text=have_text, replicates=2)
     res = mem.main(cfg)
     names = {c.name for c in res.claims}
     assert {"construction_exact", "construction_sqrt_n", "trained_next_token_sublinear",
@@ -30,8 +31,10 @@ def test_smoke_mode_runs_and_claims_are_computed():
     assert claims["construction_sqrt_n"].holds
     assert set(res.figures) == {"min_size_vs_N", "min_size_vs_seq_len"}
     assert {"fits", "construction", "trained"} <= set(res.tables)
-    n_sets = 2 * (len(cfg.train_n) + len(cfg.n_values)) + (len(cfg.train_n) if have_text else 0)
+    n_sets = cfg.replicates * (2 * (len(cfg.train_n) + len(cfg.n_values)) + (len(cfg.train_n) if have_text else 0))
     assert res.tables["trained"].count("\n") - 1 == n_sets
+    rows = res.tables["trained"].splitlines()[2:]
+    assert sum("| random | next_token | N=4 |" in r for r in rows) == cfg.replicates
     assert 0 <= res.metrics["trained_unresolved_searches"] <= n_sets
 
 
@@ -42,3 +45,16 @@ def test_fit_slope_recovers_power_law():
     g = mem.fit_slope(x, x * np.array([1.0, 1.1, 0.9, 1.05, 1.0]))
     assert g["lo"] < g["slope"] < g["hi"] and g["lo"] < 1.0 < g["hi"]
     assert np.isnan(mem.fit_slope([1, 2], [1, 2])["slope"])
+
+
+def test_replicates_are_independent_draws_of_the_same_point():
+    cfg = dataclasses.replace(mem.get_config("smoke"), text=False, replicates=3)
+    sets, tags = mem._datasets(cfg, mem.jax.random.PRNGKey(0), None)
+    assert len(sets) == 3 * 2 * (len(cfg.train_n) + len(cfg.n_values))
+    first = [i for i, t in enumerate(tags) if t == tags[0]]
+    assert first == [0, 1, 2]   # the draws of one point are adjacent and share its tag
+    a, b = sets[0], sets[1]
+    assert a.tokens.shape == b.tokens.shape and not np.array_equal(np.asarray(a.tokens), np.asarray(b.tokens))
+    # one draw reproduces the data of the single-draw configuration
+    one, _ = mem._datasets(dataclasses.replace(cfg, replicates=1), mem.jax.random.PRNGKey(0), None)
+    assert np.array_equal(np.asarray(one[0].tokens), np.asarray(sets[0].tokens))
