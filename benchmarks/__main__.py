@@ -10,7 +10,7 @@ import time
 from pathlib import Path
 
 from benchmarks import available, load
-from jaxml._host import tune_malloc
+from jaxml._host import tune_malloc_if_requested
 
 
 def _fmt(v) -> str:
@@ -20,7 +20,7 @@ def _fmt(v) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    tune_malloc()
+    tune_malloc_if_requested()   # JAXML_MALLOC_TUNING=1 only, as for the jaxml CLI (jaxml/_host.py)
     p = argparse.ArgumentParser(prog="python -m benchmarks")
     p.add_argument("names", nargs="*", help=f"benchmarks to run (default all: {', '.join(available())})")
     p.add_argument("--device", choices=("cpu", "gpu"), default="cpu")

@@ -62,6 +62,7 @@ import jax.numpy as jnp  # noqa: E402
 import numpy as np  # noqa: E402
 import optax  # noqa: E402
 
+from jaxml._host import malloc_tuned  # noqa: E402
 from jaxml.nn import (  # noqa: E402
     Activation,
     NormKind,
@@ -423,6 +424,7 @@ def run(device: str, *, rounds: int = 5, seconds: float = 1.0) -> list[dict]:
             "loss_decreases": _decreasing(la) and _decreasing(lb),
             "jax_loss": [round(v, 4) for v in la], "torch_loss": None if lb is None else [round(v, 4) for v in lb],
             "chunk_steps": jt["chunk"].steps_per_call, "threads": threads, "omp_wait_policy": policy,
+            "malloc_tuning": malloc_tuned(),
             "rounds": rounds, "compile_s": round(compile_s, 2),
         })
     return rows
@@ -634,9 +636,9 @@ if __name__ == "__main__":
     import argparse
     import json
 
-    from jaxml._host import tune_malloc
+    from jaxml._host import tune_malloc_if_requested
 
-    tune_malloc()  # what `python -m benchmarks` and the jaxml CLI apply (jaxml/_host.py)
+    tune_malloc_if_requested()  # as `python -m benchmarks` and the jaxml CLI (jaxml/_host.py)
 
     ap = argparse.ArgumentParser(prog="python -m benchmarks.transformer_train")
     ap.add_argument("--ablation", action="store_true", help="replay the jaxml.nn speed fixes one at a time")

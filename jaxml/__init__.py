@@ -23,10 +23,9 @@ from typing import Any
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
 # glibc malloc tuning (reuse freed blocks instead of unmapping them, so jitted steps do not
-# page-fault their temporaries in again on every call: ~7% of a transformer train step on 2
-# cores; see jaxml/_host.py). It changes the whole process, so importing jaxml does not apply it:
-# the entry points jaxml owns (the `jaxml` CLI, experiments' run_script, `python -m benchmarks`)
-# do, and library users may call jaxml.tune_malloc() themselves. JAXML_MALLOC_TUNING=0 opts out.
+# page-fault their temporaries in again on every call: ~7% of an isolated transformer train step
+# on 2 cores, but whole experiments ran slower with it; see jaxml/_host.py). Opt-in: call
+# jaxml.tune_malloc() early, or set JAXML_MALLOC_TUNING=1 for jaxml's entry points.
 from jaxml._host import tune_malloc  # noqa: E402
 
 __version__ = "0.1.0"

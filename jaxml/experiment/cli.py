@@ -18,7 +18,7 @@ import sys
 import traceback
 from pathlib import Path
 
-from jaxml._host import tune_malloc
+from jaxml._host import tune_malloc_if_requested
 
 __all__ = ["main", "run_script"]
 
@@ -126,7 +126,7 @@ def _dispatch(args: argparse.Namespace) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``jaxml`` console script; returns the exit code."""
-    tune_malloc()
+    tune_malloc_if_requested()
     args = _parser().parse_args(argv)
     try:
         return _dispatch(args)
@@ -142,7 +142,7 @@ def run_script(script_file: str, argv: list[str] | None = None) -> None:
 
     Accepts the flags of ``jaxml run`` and exits with its code.
     """
-    tune_malloc()
+    tune_malloc_if_requested()
     p = argparse.ArgumentParser(prog=Path(script_file).name)
     _run_flags(p)
     ns = p.parse_args(sys.argv[1:] if argv is None else argv)

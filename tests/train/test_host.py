@@ -1,4 +1,4 @@
-"""jaxml._host.tune_malloc: the glibc malloc defaults jaxml's entry points apply, and their opt-outs."""
+"""jaxml._host.tune_malloc: the opt-in glibc malloc setting, its opt-outs, and when entry points apply it."""
 
 import sys
 
@@ -27,3 +27,19 @@ def test_applies_on_glibc(monkeypatch):
     if "musl" in (ctypes.util.find_library("c") or ""):
         pytest.skip("not glibc")
     assert tune_malloc() is True
+
+
+def test_entry_points_leave_malloc_alone_unless_asked(monkeypatch):
+    from jaxml import _host
+
+    calls = []
+    monkeypatch.setattr(_host, "tune_malloc", lambda: calls.append(1) or True)
+    for value in (None, "0", "", "yes"):
+        if value is None:
+            monkeypatch.delenv("JAXML_MALLOC_TUNING", raising=False)
+        else:
+            monkeypatch.setenv("JAXML_MALLOC_TUNING", value)
+        assert _host.tune_malloc_if_requested() is False
+    assert calls == []
+    monkeypatch.setenv("JAXML_MALLOC_TUNING", "1")
+    assert _host.tune_malloc_if_requested() is True and calls == [1]
