@@ -24,13 +24,13 @@ Claims (computed from this run's measurements):
     and the difference at the gamma best on test are reported beside it);
   * (c) MLA-implied angles track the NC-optimal ones: max error <= 3 degrees (K = 100) and below
     ALA's best-fit error.
-Expected (quick, measured here; see docs/longtail_mla.md): (a) All none 80.6 / ALA 82.6 / MLA 83.7 /
-1vs1 83.7, Few 42 -> 54; (b) digits All none 89.1 / ALA 92.5 / MLA 91.9 / 1vs1 92.2 (MLA >= ALA does
+Expected (quick, measured here; see docs/longtail_mla.md): (a) All none 80.4 / ALA 82.6 / MLA 83.5 /
+1vs1 83.6, Few 42 -> 52; (b) digits All none 89.1 / ALA 92.5 / MLA 91.9 / 1vs1 92.2 (MLA >= ALA does
 not hold there: MLA - ALA = -0.54 points, SE 0.14 over 32 runs; the digits features collapse only
 partly and their tail-class test features have small norms, which favours ALA); (c) K=100,
 gamma_1v1=1: MLA max angle error 0.8 degrees, ALA 16.
 
-Runtime on 2 shared CPU cores: smoke ~1 min, quick ~4 min (223 s measured); full (CIFAR-100-LT,
+Runtime on 2 CPU cores: smoke ~1 min, quick 80 s idle (223 s on loaded cores); full (CIFAR-100-LT,
 ResNet-34, 320 epochs) hours on one GPU and needs the CIFAR python batches under $JAXML_DATA.
 
     jaxml run longtail_mla --mode quick
