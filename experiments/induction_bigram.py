@@ -32,7 +32,7 @@ point exact; RPE designed prompts R^2 1.000. Fail: RPE predicts o at r = 12 on 0
 prompts) and its bigram term drifts by 0.418 of the in-context range (> 0.25: the layer-2 FFN
 reads the induction head's output).
 
-Runtime on 2 CPU cores: smoke ~30 s; quick 208 s wall / 325 s CPU on the idle machine (459 s at
+Runtime on 2 CPU cores: smoke ~30 s; quick 208-210 s wall / 325 s CPU on the idle machine (459 s at
 load average 4.3-4.5); full (T = 256, d = 256, 10k steps, batch 512 as in Bietti et al.) meant
 for one GPU.
 
