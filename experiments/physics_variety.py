@@ -19,8 +19,9 @@ test observations as in the paper):
   * fixed-d sweep (fewer trial functions, d_V = 1, 10, 20, 40): PILR's error rises with d_V
     (paper: 0.012 / 0.13 / 0.33 at d_V = 10 / 20 / 40).
 
-Runtime: smoke ~1 min of CPU, mostly compilation; quick 244 s wall on 2 shared cores (9/10
-claims hold: diffusion's ridge grows 2.0x, not > 5x, see docs/physics_variety.md); full (50
+Runtime: smoke ~1 min of CPU, mostly compilation; quick 114 s wall on 2 idle cores, 244 s on 2
+shared cores (9/10 claims hold: diffusion's ridge grows 2.0x, not > 5x, see
+docs/physics_variety.md); full (50
 initial conditions, finer hyperparameter grid, longer Adam): ~30 min on CPU (estimate).
 
     jaxml run physics_variety --mode quick
