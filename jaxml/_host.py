@@ -16,8 +16,9 @@ returning freed memory to the OS (what jemalloc/tcmalloc-style allocators do any
 **It is opt-in.** What helps one isolated train step slows whole experiments: measured end to
 end on 2 idle cores (2026-11-27), ``induction_bigram`` quick took 240 s with the setting and
 210 s without, ``looped_timestep`` 248 s vs 213 s, ``memorization`` 115 s vs 101 s, and the
-top-down SPN sampler's sweeps were 20-45% slower with it (0.11-0.13 vs 0.09 s on baudio; each of the single-arena and the
-no-``mmap`` parts alone was slower too); ``longtail_mla`` and ``physics_variety`` did not change.
+top-down SPN sampler's sweeps were 20-45% slower with it (0.11-0.13 vs 0.09 s on baudio; each
+of the single-arena and the no-``mmap`` parts alone was slower too); ``longtail_mla`` and
+``physics_variety`` did not change.
 So no entry point applies it by default. Set ``JAXML_MALLOC_TUNING=1`` to have the ``jaxml``
 console script, the experiments' ``run_script`` and ``python -m benchmarks`` apply it at start
 (:func:`tune_malloc_if_requested`); library users call ``jaxml.tune_malloc()`` early, before
