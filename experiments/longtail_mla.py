@@ -59,10 +59,11 @@ from jaxml.longtail import (
     batched_features,
     class_mean_norms,
     collapse_metrics,
+    etf_logits,
     evaluate_methods,
     exponential_profile,
     fit_gamma,
-    init_backbone,
+    init_nc_params,
     input_normaliser,
     mla_boundary_angle,
     nc_boundary_angle,
@@ -70,6 +71,7 @@ from jaxml.longtail import (
     nc_optimizer,
     sample_collapsed_features,
     simplex_etf,
+    split_nc_params,
 )
 from jaxml.stats.intervals import bootstrap_ci
 from jaxml.train import train, train_pure
@@ -113,6 +115,8 @@ class Config(ExperimentConfig):
     weight_decay: float = param(5e-3, lo=0.0, hi=1.0, help="weight decay (paper: 5e-3)")
     feature_penalty: float = param(1e-2, lo=0.0, hi=10.0, help="feature-norm penalty lambda (paper: 1e-2)")
     augment: bool = param(False, help="random crop + flip (CIFAR)")
+    head_bias: bool = param(False, help="train a per-class bias on the ETF head (the official code's "
+                                        "ETFClassifier); stage 2 then scores h W + b")
     real_seeds: int = param(32, lo=1, hi=1000, help="training runs (split + init), averaged")
     batched_runs: bool = param(True, help="train all runs as one vmapped sweep of train_pure (no checkpoints); "
                                           "False: one jaxml.train.train run after another (checkpoints, --resume)")
@@ -238,11 +242,12 @@ def _run_setup(cfg: Config, run: int):
 
 def _recipe(cfg: Config) -> NCRecipe:
     return NCRecipe(lr=cfg.lr, weight_decay=cfg.weight_decay, feature_penalty=cfg.feature_penalty,
-                    steps=cfg.steps, batch_size=cfg.batch_size, augment=cfg.augment)
+                    steps=cfg.steps, batch_size=cfg.batch_size, augment=cfg.augment, head_bias=cfg.head_bias)
 
 
-def _stage2(cfg: Config, run: int, data, etf, f_train, f_val, f_test, ce: float, acc: float) -> dict:
-    """Stage 2 of one run: NC metrics (train and test features), every adjuster tuned on validation."""
+def _stage2(cfg: Config, run: int, data, etf, bias, f_train, f_val, f_test, ce: float, acc: float) -> dict:
+    """Stage 2 of one run: NC metrics (train and test features), every adjuster tuned on validation
+    and tested on the trained model's logits ``h W + b`` (``bias`` None without ``head_bias``)."""
     num_classes = len(data.class_counts)
     y_train = jnp.asarray(data.y_train)
     norms = class_mean_norms(f_train, y_train, num_classes)
@@ -254,7 +259,8 @@ def _stage2(cfg: Config, run: int, data, etf, f_train, f_val, f_test, ce: float,
     own_cos = jnp.sum(f_test * etf.T[y_test], axis=-1) / t_norm
     onehot = jax.nn.one_hot(y_test, num_classes)
     per_class = onehot.T / jnp.sum(onehot, axis=0)[:, None]
-    ev = evaluate_methods(f_val @ etf, data.y_val, f_test @ etf, data.y_test, data.class_counts,
+    val_logits, test_logits = etf_logits(f_val, etf, bias=bias), etf_logits(f_test, etf, bias=bias)
+    ev = evaluate_methods(val_logits, data.y_val, test_logits, data.y_test, data.class_counts,
                           _grids(cfg.gamma_max, cfg.gamma_step), feature_norms=norms,
                           many=cfg.real_many, few=cfg.real_few)
     log("%s run %d: final CE %.4f, train batch acc %.3f, NC train %s, test %s; test All %s", cfg.dataset, run, ce,
@@ -270,15 +276,17 @@ def train_real(cfg: Config, run: int) -> dict:
     data, backbone, etf, k_init, k_train = _run_setup(cfg, run)
     recipe = _recipe(cfg)
     ctx = context()
-    params0 = jax.jit(init_backbone, static_argnums=1)(k_init, backbone)  # one compile, not one per layer
+    num_classes = len(data.class_counts)
+    # one compile, not one per layer
+    params0 = jax.jit(init_nc_params, static_argnums=(1, 2, 3))(k_init, backbone, num_classes, recipe)
     res = train(nc_loss_fn(backbone, etf, recipe), params0, nc_optimizer(recipe),
                 data=batch_sampler(data.x_train, data.y_train, cfg.batch_size, augment=cfg.augment),
                 num_steps=cfg.steps, key=k_train, log_every=max(1, cfg.steps // 5),
                 checkpoint_dir=ctx.checkpoint_dir(f"{cfg.dataset}_run{run}") if cfg.checkpoint_every else None,
                 checkpoint_every=cfg.checkpoint_every, resume=ctx.resume, desc=f"{cfg.dataset}/run{run}")
-    params = res.state.params
+    params, bias = split_nc_params(res.state.params, recipe)
     feats = functools.partial(batched_features, params, backbone=backbone, x_train=data.x_train)
-    return _stage2(cfg, run, data, etf, feats(data.x_train), feats(data.x_val), feats(data.x_test),
+    return _stage2(cfg, run, data, etf, bias, feats(data.x_train), feats(data.x_val), feats(data.x_test),
                    float(np.mean(res.history["ce"][-20:])), float(np.mean(res.history["train_acc"][-20:])))
 
 
@@ -300,7 +308,8 @@ def train_real_batched(cfg: Config) -> list[dict]:
     def one_run(key, run):
         del key  # every run brings its own keys (those of train_real)
         x, y, etf = x_tr[run], y_tr[run], etfs[run]
-        state, hist = train_pure(nc_loss_fn(backbone, etf, recipe), init_backbone(k_init[run], backbone),
+        params0 = init_nc_params(k_init[run], backbone, etf.shape[1], recipe)
+        state, hist = train_pure(nc_loss_fn(backbone, etf, recipe), params0,
                                  nc_optimizer(recipe), data=batch_sampler(x, y, cfg.batch_size, augment=cfg.augment),
                                  num_steps=cfg.steps, key=k_train[run])
         return {"params": state.params, "ce": jnp.mean(hist["ce"][-last:]),
@@ -316,9 +325,9 @@ def train_real_batched(cfg: Config) -> list[dict]:
 
     results = []
     for r, (data, _, etf, _, _) in enumerate(setups):
-        params = jax.tree_util.tree_map(lambda a, r=r: a[r], out["params"])
+        params, bias = split_nc_params(jax.tree_util.tree_map(lambda a, r=r: a[r], out["params"]), recipe)
         f = functools.partial(features, params, data.x_train)
-        results.append(_stage2(cfg, r, data, etf, f(data.x_train), f(data.x_val), f(data.x_test),
+        results.append(_stage2(cfg, r, data, etf, bias, f(data.x_train), f(data.x_val), f(data.x_test),
                                float(out["ce"][r]), float(out["acc"][r])))
     return results
 

@@ -77,9 +77,14 @@ def _simplex_etf(key: jax.Array | None, k: int, dim: int) -> jax.Array:
     return (jnp.sqrt(k / (k - 1.0)) * rot @ basis.T).astype(jnp.float32)
 
 
-def etf_logits(features: jax.Array, etf: jax.Array, scale: float = 1.0) -> jax.Array:
-    """Logits ``scale * h @ W`` of a fixed ETF head (no bias, as in arXiv 2409.17582 sec. 6.1)."""
-    return scale * features @ etf
+def etf_logits(features: jax.Array, etf: jax.Array, scale: float = 1.0, bias: jax.Array | None = None) -> jax.Array:
+    """Logits ``scale * h @ W (+ b)`` of a fixed ETF head.
+
+    The paper's head has no bias (arXiv 2409.17582, sec. 6.1); ``bias`` (shape ``(K,)``) is the
+    trained per-class bias of the official code's ``ETFClassifier`` (``NCRecipe.head_bias``).
+    """
+    logits = scale * features @ etf
+    return logits if bias is None else logits + jnp.expand_dims(bias, tuple(range(logits.ndim - 1)))
 
 
 def feature_norm_penalty(features: jax.Array, strength: float) -> jax.Array:

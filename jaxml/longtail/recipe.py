@@ -6,6 +6,7 @@ Loss (one mini-batch ``B``, backbone features ``h_i``, fixed simplex-ETF head ``
     L = mean_i CE(s * h_i @ W, y_i) + lambda/2 * mean_i ||h_i||^2
 
 plus coupled weight decay ``wd * theta`` added to the gradient (PyTorch-style SGD weight decay),
+optionally with a trained per-class bias on the head (``logits = s h W + b``, ``NCRecipe.head_bias``),
 SGD with momentum 0.9 and a cosine learning-rate schedule. The paper: ResNet-34, ``wd = 5e-3``,
 ``lambda = 1e-2``, ``lr = 0.01``, batch 64, 320 epochs, random-crop + flip augmentation for CIFAR.
 Mini-batches are drawn uniformly from the long-tailed training set (instance-balanced sampling,
@@ -21,12 +22,12 @@ import jax
 import jax.numpy as jnp
 import optax
 
-from jaxml.longtail.collapse import feature_norm_penalty
-from jaxml.longtail.models import BackboneConfig, apply_backbone
+from jaxml.longtail.collapse import etf_logits, feature_norm_penalty
+from jaxml.longtail.models import BackboneConfig, apply_backbone, init_backbone
 
 __all__ = [
     "NCRecipe", "nc_optimizer", "nc_loss_fn", "batch_sampler", "augment_crop_flip", "input_normaliser",
-    "batched_features",
+    "batched_features", "init_nc_params", "split_nc_params",
 ]
 
 
@@ -43,6 +44,10 @@ class NCRecipe:
       batch_size: mini-batch size.
       logit_scale: ``s`` multiplying the ETF logits (1 in the paper).
       augment: random 4-pixel-padded crop and horizontal flip (CIFAR).
+      head_bias: train a per-class bias ``b`` on the fixed ETF head, ``logits = s h W + b``. Off by
+        default (the paper's head is ``h W``); the official code's ``ETFClassifier`` keeps the ETF
+        directions fixed but trains such a bias, so this switch reproduces that variant. The bias
+        gets the same coupled weight decay as every other parameter.
     """
 
     lr: float = 0.01
@@ -53,6 +58,7 @@ class NCRecipe:
     batch_size: int = 64
     logit_scale: float = 1.0
     augment: bool = False
+    head_bias: bool = False
 
     def __post_init__(self):
         checks = {
@@ -79,20 +85,48 @@ def nc_optimizer(recipe: NCRecipe) -> optax.GradientTransformation:
     )
 
 
+def init_nc_params(key: jax.Array, backbone: BackboneConfig, num_classes: int, recipe: NCRecipe) -> dict:
+    """Trainable parameters of neural-collapse training.
+
+    The backbone's parameters (:func:`jaxml.longtail.init_backbone`) as they are, or, with
+    ``recipe.head_bias``, ``{"backbone": ..., "head_bias": zeros(K)}`` (the ETF itself is never a
+    parameter). :func:`split_nc_params` undoes the layout.
+    """
+    params = init_backbone(key, backbone)
+    if recipe.head_bias:
+        return {"backbone": params, "head_bias": jnp.zeros((num_classes,), jnp.float32)}
+    return params
+
+
+def split_nc_params(params: dict, recipe: NCRecipe) -> tuple[dict, jax.Array | None]:
+    """``(backbone_params, b)`` of :func:`init_nc_params`'s layout; ``b = None`` without a head bias.
+
+    Stage 2 scores a feature ``h`` with ``etf_logits(h, W, s, b) = s h W + b``, the logits the
+    model was trained with.
+    """
+    if recipe.head_bias:
+        if not (isinstance(params, dict) and set(params) == {"backbone", "head_bias"}):
+            raise ValueError("split_nc_params: recipe.head_bias is set but params are not "
+                             "{'backbone', 'head_bias'}; build them with init_nc_params(..., recipe)")
+        return params["backbone"], params["head_bias"]
+    return params, None
+
+
 def nc_loss_fn(
     backbone: BackboneConfig, etf: jax.Array, recipe: NCRecipe
 ) -> Callable[[dict, tuple[jax.Array, jax.Array], jax.Array], tuple[jax.Array, dict[str, jax.Array]]]:
     """``loss_fn(params, (x, y), key) -> (loss, metrics)`` for :func:`jaxml.train.train`.
 
-    Metrics: ``ce``, ``feature_norm`` (mean ``||h||``) and ``train_acc`` of the batch.
+    ``params`` in :func:`init_nc_params`'s layout for ``recipe``. Metrics: ``ce``, ``feature_norm`` (mean ``||h||``) and ``train_acc`` of the batch.
     """
     num_classes = etf.shape[1]
 
     def loss_fn(params, batch, key):
         del key
         x, y = batch
-        h = apply_backbone(params, x, backbone)
-        logits = recipe.logit_scale * h @ etf
+        body, bias = split_nc_params(params, recipe)
+        h = apply_backbone(body, x, backbone)
+        logits = etf_logits(h, etf, recipe.logit_scale, bias)
         ce = jnp.mean(optax.softmax_cross_entropy(logits, jax.nn.one_hot(y, num_classes)))
         loss = ce + feature_norm_penalty(h, recipe.feature_penalty)
         metrics = {

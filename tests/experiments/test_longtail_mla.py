@@ -70,12 +70,15 @@ def test_config_validation():
         exp.Config(dataset="imagenet")
 
 
-def test_batched_runs_match_sequential_train():
+@pytest.mark.parametrize("head_bias", [False, True])
+def test_batched_runs_match_sequential_train(head_bias):
     """The vmapped sweep over runs (quick mode) trains the same models as jaxml.train.train one run at a
-    time (the full-mode path): same splits, keys and steps, so the same features up to float rounding."""
-    cfg = dataclasses.replace(exp.get_config("smoke"), steps=30, real_seeds=2)
+    time (the full-mode path): same splits, keys and steps, so the same features up to float rounding,
+    with the paper's bias-free ETF head and with the official code's trained head bias."""
+    cfg = dataclasses.replace(exp.get_config("smoke"), steps=30, real_seeds=2, head_bias=head_bias)
     batched = exp.train_real_batched(cfg)
-    for run in (0, 1):
+    runs = (0, 1) if not head_bias else (1,)
+    for run in runs:
         seq = exp.train_real(cfg, run)
         for name in ("nc1", "nc2_etf_distance", "nc3_alignment", "mean_norm"):
             assert batched[run]["nc"][name] == pytest.approx(seq["nc"][name], rel=1e-3, abs=1e-4)
