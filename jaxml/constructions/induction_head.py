@@ -242,7 +242,8 @@ def _causal_softmax(scores: jax.Array) -> jax.Array:
 
 
 def apply_induction_head(params: dict[str, jax.Array], tokens: jax.Array,
-                         cfg: InductionHeadConfig, *, return_terms: bool = False):
+                         cfg: InductionHeadConfig, *,
+                         return_terms: bool = False) -> jax.Array | tuple[jax.Array, dict[str, jax.Array]]:
     """Forward pass of the construction on one sequence.
 
     ``x = e_z (+ p)``; ``h1 = x + A1 (x W_OV1^T)``; ``h2 = h1 + A2 (h1 W_OV2^T)``;
@@ -321,7 +322,8 @@ def closed_form_logits(tokens: jax.Array, cfg: InductionHeadConfig,
     return {"logits": in_context + bigram, "in_context": in_context, "bigram": bigram}
 
 
-def designed_prompt_in_context_logit(repetitions, length, beta2):
+def designed_prompt_in_context_logit(repetitions: jax.typing.ArrayLike, length: int | float,
+                                     beta2: float | jax.Array) -> jax.Array:
     """In-context logit of the planted token at the end of a designed prompt (beta1 -> inf).
 
     For a prompt of length ``L`` whose query ``q`` is followed by ``o`` at ``r`` places and

@@ -31,7 +31,7 @@ import tempfile
 import time
 from dataclasses import dataclass, field
 from types import SimpleNamespace
-from typing import Any, Sequence
+from typing import TYPE_CHECKING, Any, Sequence
 
 import jax
 import jax.numpy as jnp
@@ -42,6 +42,10 @@ from jaxml.fairt2i.detect import CachedDetector, Detector, EmbeddedDetector, enf
 from jaxml.fairt2i.rebalance import (TargetDistribution, augment_prompt, guidance_components,
                                      mix_noise, sample_assignments)
 from jaxml.fairt2i.report import BiasReport
+
+if TYPE_CHECKING:  # torch and diffusers are imported lazily (optional extras)
+    import torch
+    from diffusers import StableDiffusionPipeline
 
 __all__ = [
     "Mode",
@@ -65,12 +69,12 @@ def _torch():
     return torch
 
 
-def to_jax(t) -> jax.Array:
+def to_jax(t: torch.Tensor) -> jax.Array:
     """A torch tensor as a JAX array through DLPack (zero-copy on CPU for contiguous tensors)."""
     return jax.dlpack.from_dlpack(t.detach().contiguous())
 
 
-def to_torch(x: jax.Array):
+def to_torch(x: jax.Array) -> torch.Tensor:
     """A JAX array as a torch tensor through DLPack."""
     torch = _torch()
     return torch.from_dlpack(x)
@@ -317,7 +321,7 @@ def _write_clip_tokenizer(folder: str, max_length: int) -> None:
         fh.write("#version: 0.2\n" + "\n".join(merges) + "\n")
 
 
-def tiny_pipeline(seed: int = 0, *, image_size: int = 32, max_length: int = 16):
+def tiny_pipeline(seed: int = 0, *, image_size: int = 32, max_length: int = 16) -> StableDiffusionPipeline:
     """A randomly initialised ``StableDiffusionPipeline`` built from configs, offline.
 
     UNet2DConditionModel (block_out_channels (32, 64), layers_per_block 1, cross-attention 32),
@@ -372,7 +376,7 @@ def tiny_pipeline(seed: int = 0, *, image_size: int = 32, max_length: int = 16):
     return pipe
 
 
-def load_pipeline(path: str | os.PathLike):
+def load_pipeline(path: str | os.PathLike) -> StableDiffusionPipeline:
     """A Stable Diffusion pipeline from a local folder (``StableDiffusionPipeline.from_pretrained``).
 
     Raises:

@@ -22,6 +22,8 @@ With ``r = n_{k'} / n_k`` (count of the *other* class over this class's count):
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import jax
 import jax.numpy as jnp
 
@@ -95,7 +97,9 @@ def ala_boundary_angle(
     return rho / 2.0 - jnp.arcsin(jnp.clip(arg, -1.0, 1.0))
 
 
-def fit_gamma(angle_fn, target: jax.Array, count_ratio: jax.Array, gammas: jax.Array) -> tuple[jax.Array, jax.Array]:
+def fit_gamma(
+    angle_fn: Callable[[jax.Array, jax.Array], jax.Array], target: jax.Array, count_ratio: jax.Array, gammas: jax.Array
+) -> tuple[jax.Array, jax.Array]:
     """Grid least-squares fit of a method's gamma to target boundary angles.
 
     ``gamma* = argmin_g mean_r (angle_fn(r, g) - target(r))**2`` over the grid ``gammas``.

@@ -267,7 +267,7 @@ def _apply_one(params: dict, tokens: jax.Array, cfg: TransformerConfig, return_i
 
 
 def apply_transformer(params: dict, tokens: jax.Array, cfg: TransformerConfig, *,
-                      return_intermediates: bool = False):
+                      return_intermediates: bool = False) -> jax.Array | tuple[jax.Array, dict]:
     """Run the transformer on integer tokens of shape (T,) or (B, T).
 
     A batch runs as one batched program (every projection one matrix product over B * T rows),

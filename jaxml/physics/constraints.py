@@ -117,7 +117,7 @@ class OperatorConstraint:
         return OperatorConstraint(self.basis, self.operator.linear_part(), self.trials)
 
 
-def operator_matrix(constraint: Constraint, dtype=None) -> Array:
+def operator_matrix(constraint: Constraint, dtype: jnp.dtype | None = None) -> Array:
     """D_mat of a linear constraint, shape (K, d): the Jacobian of p at w = 0 (exact for linear p).
 
     Args:

@@ -77,7 +77,9 @@ def _fd_polynomials(s: FiniteDiffusionScheme) -> tuple[list[sympy.Expr], list[sy
     return polys, w
 
 
-def constraint_polynomials(constraint) -> tuple[list[sympy.Expr], list[sympy.Symbol]]:
+def constraint_polynomials(
+    constraint: OperatorConstraint | EulerBernoulliScheme | FiniteDiffusionScheme,
+) -> tuple[list[sympy.Expr], list[sympy.Symbol]]:
     """The residual polynomials [p_1(w), ..., p_K(w)] and the weight symbols, derived by sympy.
 
     Supports :class:`OperatorConstraint` (from the bases' and operators' sympy forms, tested

@@ -122,7 +122,8 @@ def linear_variety_dimension(D_mat: Array, *, rtol: Optional[float] = None) -> i
     return int(D_mat.shape[1] - matrix_rank(D_mat, rtol=rtol))
 
 
-def linear_part_lower_bound(constraint: Constraint, *, rtol: Optional[float] = None, dtype=None) -> int:
+def linear_part_lower_bound(constraint: Constraint, *, rtol: Optional[float] = None,
+                            dtype: jnp.dtype | None = None) -> int:
     """d_V(L) for D = L + F: dimension of the variety of the linear part alone.
 
     The paper's cheap bound d_V(L) <= d_V(D) (arXiv 2501.18879, Section 4.3); exact

@@ -83,7 +83,8 @@ class BigramSource:
         return int(self.transition.shape[0])
 
 
-def make_bigram_source(transition, unigram=None, alphabet: str = "") -> BigramSource:
+def make_bigram_source(transition: np.typing.ArrayLike, unigram: np.typing.ArrayLike | None = None,
+                       alphabet: str = "") -> BigramSource:
     """Validate arrays and build a :class:`BigramSource`.
 
     Args:
@@ -230,7 +231,7 @@ def encode(source: BigramSource, text: str) -> jax.Array:
     return jnp.asarray(_encode_str(source.alphabet, text))
 
 
-def decode(source: BigramSource, tokens) -> str:
+def decode(source: BigramSource, tokens: np.typing.ArrayLike) -> str:
     """Characters of token ids under ``source.alphabet``."""
     if not source.alphabet:
         raise ValueError("this source has no alphabet (synthetic); nothing to decode")
