@@ -117,7 +117,8 @@ def nc_loss_fn(
 ) -> Callable[[dict, tuple[jax.Array, jax.Array], jax.Array], tuple[jax.Array, dict[str, jax.Array]]]:
     """``loss_fn(params, (x, y), key) -> (loss, metrics)`` for :func:`jaxml.train.train`.
 
-    ``params`` in :func:`init_nc_params`'s layout for ``recipe``. Metrics: ``ce``, ``feature_norm`` (mean ``||h||``) and ``train_acc`` of the batch.
+    ``params`` in :func:`init_nc_params`'s layout for ``recipe``. Metrics: ``ce``, ``feature_norm``
+    (mean ``||h||``) and ``train_acc`` of the batch.
     """
     num_classes = etf.shape[1]
 

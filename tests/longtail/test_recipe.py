@@ -27,7 +27,7 @@ def _batch(key, n=7):
     return jax.random.normal(kx, (n, 8, 8, 1)), jax.random.randint(ky, (n,), 0, K)
 
 
-def test_default_layout_is_the_backbone_and_bias_is_zero():
+def test_default_layout_is_the_backbone_and_there_is_no_bias():
     key = jax.random.key(0)
     params = init_nc_params(key, CFG, K, NCRecipe())
     ref = init_backbone(key, CFG)
