@@ -473,23 +473,33 @@ def filler_bigram(source: BigramSource, banned: Sequence[int]) -> tuple[jax.Arra
     return restricted_bigram(source, banned), start / jnp.sum(start)
 
 
-def plant_pairs(tokens: jax.Array, query: int, followers: Sequence[int]) -> jax.Array:
+def plant_pairs(tokens: jax.Array, query: int, followers: Sequence[int] | jax.Array) -> jax.Array:
     """Write ``query -> followers[i]`` pairs into ``tokens`` and end them with ``query``.
 
-    The ``r = len(followers)`` pairs go to positions ``p_i = floor((i + 1) (L - 1) / (r + 1)) - 1``
-    and ``p_i + 1`` of the last axis (see :func:`designed_prompt`); leading axes are batch axes.
+    The ``r`` pairs go to positions ``p_i = floor((i + 1) (L - 1) / (r + 1)) - 1`` and
+    ``p_i + 1`` of the last axis (see :func:`designed_prompt`); leading axes are batch axes.
 
     Args:
         tokens: ``(..., L)`` filler tokens.
         query: the query token.
-        followers: static sequence of the tokens planted after ``query``.
+        followers: the tokens planted after ``query``: a static sequence of ``r`` ints (the same
+            pairs in every row), or an int array ``(..., r)`` broadcastable to ``tokens``'
+            leading axes (a different follower per row; may be traced, so the planting can be
+            vmapped over the follower).
 
     Returns:
         ``(..., L)`` tokens with the pairs planted and ``tokens[..., -1] == query``.
     """
     tokens = jnp.asarray(tokens)
     length = tokens.shape[-1]
-    r = len(followers)
+    if isinstance(followers, (jax.Array, np.ndarray)):
+        fol = jnp.asarray(followers, tokens.dtype)
+    else:
+        fol = jnp.asarray([int(f) for f in followers], tokens.dtype)
+    if fol.ndim == 0:
+        raise ValueError("followers must be a sequence of tokens or an array whose last axis counts the pairs, "
+                         "not a scalar; wrap a single follower as [o]")
+    r = fol.shape[-1]
     if length < 3 * r + 3:
         raise ValueError(
             f"length={length} is too short for {r} planted pairs; use length >= {3 * r + 3}"
@@ -497,7 +507,7 @@ def plant_pairs(tokens: jax.Array, query: int, followers: Sequence[int]) -> jax.
     if r:
         pos = np.array([(i + 1) * (length - 1) // (r + 1) - 1 for i in range(r)])
         tokens = tokens.at[..., pos].set(query)
-        tokens = tokens.at[..., pos + 1].set(jnp.asarray([int(f) for f in followers], tokens.dtype))
+        tokens = tokens.at[..., pos + 1].set(jnp.broadcast_to(fol, tokens.shape[:-1] + (r,)))
     return tokens.at[..., length - 1].set(query)
 
 

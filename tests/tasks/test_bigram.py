@@ -188,6 +188,23 @@ def test_designed_prompt_mixed_followers_and_errors():
         bg.designed_prompt(jax.random.PRNGKey(0), src, length=20, query=99, followers=[1])
 
 
+def test_plant_pairs_per_row_followers_match_the_list_form_and_vmap():
+    """An array of followers ``(rows, r)`` plants a different token in each row, exactly as the
+    list form does row by row, also when the followers are traced (vmapped)."""
+    fill = jax.random.randint(jax.random.PRNGKey(3), (3, 20), 5, 9)
+    fol = jnp.asarray([[1, 1, 1], [2, 2, 2], [4, 1, 2]])
+    got = np.asarray(bg.plant_pairs(fill, 0, fol))
+    for i in range(3):
+        np.testing.assert_array_equal(got[i], np.asarray(bg.plant_pairs(fill[i], 0, [int(f) for f in fol[i]])))
+    vm = jax.vmap(lambda row, f: bg.plant_pairs(row, 0, f))(fill, fol)
+    np.testing.assert_array_equal(np.asarray(vm), got)
+    empty = np.asarray(bg.plant_pairs(fill, 0, jnp.zeros((3, 0), jnp.int32)))
+    np.testing.assert_array_equal(empty[:, :-1], np.asarray(fill)[:, :-1])
+    assert np.all(empty[:, -1] == 0)
+    with pytest.raises(ValueError, match="not a scalar"):
+        bg.plant_pairs(fill, 0, jnp.asarray(1))
+
+
 def test_empirical_bigram_counts():
     tokens = jnp.asarray([[0, 1, 1, 2], [2, 0, 1, 0]])
     c = np.asarray(bg.empirical_bigram(tokens, 3))
