@@ -17,23 +17,26 @@ Claims checked (quick mode, numbers in docs/induction_bigram.md):
     through jaxml.nn's transformer, equals its closed-form logits on every designed prompt
     (max error <= 1e-4), and its argmax switches from the bigram token to the in-context token
     exactly at the repetition count the formula predicts;
-  * designed prompts (query followed r times by a token the global bigram does not favour):
-    the trained model's in-context logit of that token follows the theory's curve
-    c0 + c1 r e^beta / (r e^beta + L - r) (R^2 >= 0.9), its bigram term for the favourite
-    stays put, and the in-context token wins ("hijacks") once it has been seen;
+  * designed prompts (query q followed r times by a token o the global bigram does not favour,
+    o drawn per prompt from the training output distribution among those tokens): the trained
+    model's in-context logit of o follows the theory's curve
+    c0 + c1 r e^beta / (r e^beta + L - r) (R^2 >= 0.9), its bigram term for the favourite b
+    stays put, and o wins ("hijacks") once it has been seen;
   * a three-layer transformer without positional encoding learns the induction behaviour
     (reported; claim: induction accuracy at T >= 0.5).
 
-Quick mode, seed 0 (docs/induction_bigram.md, "Measured vs paper"): 8/10 claims hold. Length:
+Quick mode, seed 0 (docs/induction_bigram.md, "Measured vs paper"): 10/10 claims hold. Length:
 RPE 94.5% -> 92.4% at 4T (2.0 points), APE 90.6% -> 59.9% (30.7 points), APE's previous-token
 attention ~1 on most positions inside T and 0.007 beyond; construction exact (1.2e-6), hijack
-point exact; RPE designed prompts R^2 1.000. Fail: RPE predicts o at r = 12 on 0.53 of prompts
-(< 0.9: its sharp head's in-context term saturates at r = 1 below the bigram margin for half the
-prompts) and its bigram term drifts by 0.418 of the in-context range (> 0.25: the layer-2 FFN
-reads the induction head's output).
+point exact; RPE designed prompts R^2 1.000, b wins at r = 0 on 0.84, o at r = 12 on 0.97,
+bigram drift 0.106 of the in-context range. Reported (no claim): a sweep over every admissible o
+shows the trained models hijack less the more plausible o is after q (Spearman of the logit gap
+with pi_b(o | q) -0.78 for RPE), the opposite of the associative-memory theory, whose in-context
+term does not depend on o; with each query's most frequent admissible o (the earlier design,
+``--set prompt_output=frequent``) RPE hijacks on 0.53 of prompts only.
 
-Runtime on 2 CPU cores: smoke ~30 s; quick 208-210 s wall / 325 s CPU on the idle machine (459 s at
-load average 4.3-4.5); full (T = 256, d = 256, 10k steps, batch 512 as in Bietti et al.) meant
+Runtime on 2 CPU cores: smoke ~60 s; quick 231 s wall / 372 s CPU on the idle machine (459 s at
+load average 4.3-4.5 before the sweep was added); full (T = 256, d = 256, 10k steps, batch 512 as in Bietti et al.) meant
 for one GPU.
 
     jaxml run induction_bigram --mode quick
@@ -43,6 +46,8 @@ for one GPU.
 from __future__ import annotations
 
 import dataclasses
+import enum
+import functools
 import math
 
 import jax
@@ -80,6 +85,23 @@ from jaxml.train import train
 MODELS = ("rpe", "ape", "nope3")
 
 
+class PromptOutput(enum.Enum):
+    """How the in-context token ``o`` of the designed prompts is chosen, among the admissible
+    tokens of a query ``q`` (``o`` not ``q`` or ``b``, and ``pi_b(o | q) < pi_b(b | q) / 2``).
+
+    SAMPLED: drawn per prompt from the training output distribution (``Config.output_kind``:
+        uniform, or the unigram) restricted to the admissible tokens, so the prompts test the
+        copy mechanism on the outputs the model was trained to copy.
+    FREQUENT: the most frequent admissible token, the same for every prompt of ``q`` (the
+        earlier design). Frequent admissible tokens are plausible bigram successors of ``q``
+        (``pi_b(o | q)`` 0.05-0.11 for half the queries), the case a model trained with uniform
+        outputs discounts most; kept as a stress test (docs/induction_bigram.md).
+    """
+
+    SAMPLED = "sampled"
+    FREQUENT = "frequent"
+
+
 @dataclasses.dataclass(frozen=True)
 class Config(ExperimentConfig):
     """Knobs of the induction/bigram study (defaults: quick mode)."""
@@ -110,7 +132,13 @@ class Config(ExperimentConfig):
     prompt_len: int = param(64, lo=16, hi=4096, help="designed-prompt length L")
     max_repetitions: int = param(12, lo=2, hi=1000, help="largest number r of planted pairs")
     n_queries: int = param(8, lo=1, hi=60, help="query tokens of the designed prompts")
-    prompts_per_query: int = param(4, lo=1, hi=1000, help="filler draws per (query, r)")
+    prompts_per_query: int = param(4, lo=1, hi=1000, help="prompts per (query, r), each with its own filler "
+                                   "(and, for sampled outputs, its own o)")
+    prompt_output: PromptOutput = param(PromptOutput.SAMPLED, help="in-context token o of the designed prompts: "
+                                        "sampled from the training outputs (among admissible tokens) or the "
+                                        "most frequent admissible token")
+    sweep_prompts: int = param(2, lo=0, hi=1000, help="fillers per (query, o) in the sweep over every "
+                               "admissible o at r = 0 and r = R (0: no sweep)")
     construction_beta1: float = param(20.0, lo=0.0, hi=100.0, help="construction: previous-token strength")
     construction_beta2: float = param(2.0, lo=0.0, hi=100.0, help="construction: induction strength")
     construction_alpha: float = param(0.5, lo=0.0, hi=100.0, help="construction: bigram-memory scale")
@@ -134,11 +162,11 @@ def get_config(mode: str) -> Config:
     if mode == "smoke":
         return Config(seq_len=16, test_multipliers=(1, 2), d_model=32, d_ff=32, batch_size=8, steps=20,
                       nope_steps=20, n_eval=8, prompt_len=24, max_repetitions=4, n_queries=2,
-                      prompts_per_query=1, log_every=20, checkpoint_every=20)
+                      prompts_per_query=2, sweep_prompts=1, log_every=20, checkpoint_every=20)
     if mode == "full":
         return Config(seq_len=256, d_model=256, d_ff=1024, batch_size=512, steps=10_000, nope_steps=20_000,
                       lr=1e-3, n_eval=1024, prompt_len=256, max_repetitions=40, n_queries=20,
-                      prompts_per_query=16, log_every=1000, checkpoint_every=2000)
+                      prompts_per_query=16, sweep_prompts=4, log_every=1000, checkpoint_every=2000)
     return Config()
 
 
@@ -273,55 +301,171 @@ def evaluate_lengths(cfg: Config, params: dict, tcfg: TransformerConfig, source:
 # designed prompts
 
 
+def admissible_outputs(source: BigramSource, q: int, b: int) -> np.ndarray:
+    """``(V,)`` bool mask of the tokens ``o`` that conflict with the bigram after ``q``: not ``q``
+    or ``b = argmax pi_b(. | q)``, and ``pi_b(o | q) < pi_b(b | q) / 2`` (the bigram clearly
+    prefers ``b``)."""
+    trans = np.asarray(source.transition)
+    mask = trans[q] < 0.5 * trans[q, b]
+    mask[[q, b]] = False
+    return mask
+
+
 def pick_queries(source: BigramSource, n: int) -> list[tuple[int, int, int]]:
     """``(q, b, o)``: the ``n`` most frequent tokens ``q`` with their bigram favourite
-    ``b = argmax pi(. | q)`` and an in-context token ``o``: the most frequent token that is
-    neither ``q`` nor ``b`` and that the bigram gives little mass after ``q``."""
+    ``b = argmax pi(. | q)`` and the most frequent admissible token ``o``
+    (:func:`admissible_outputs`; the ``PromptOutput.FREQUENT`` choice)."""
     uni = np.asarray(source.unigram)
     trans = np.asarray(source.transition)
     out = []
     for q in np.argsort(-uni)[:n]:
         b = int(np.argmax(trans[q]))
-        order = [int(j) for j in np.argsort(-uni) if j not in (q, b) and trans[q, j] < 0.5 * trans[q, b]]
+        ok = admissible_outputs(source, int(q), b)
+        order = [int(j) for j in np.argsort(-uni) if ok[j]]
         out.append((int(q), b, order[0]))
     return out
 
 
-def make_prompts(cfg: Config, source: BigramSource, queries, key: jax.Array) -> np.ndarray:
-    """Prompts ``(n_queries, R + 1, prompts_per_query, L)``: ``q -> o`` planted ``r`` times
-    into a bigram filler that avoids ``q``, ``o`` and ``b`` (``jaxml.tasks.bigram.designed_prompt``)."""
-    n_r, n_p = cfg.max_repetitions + 1, cfg.prompts_per_query
-    chains = jax.jit(jax.vmap(bigram_chain, in_axes=(0, None, None, None)), static_argnums=3)
-    out = np.zeros((len(queries), n_r, n_p, cfg.prompt_len), np.int32)
-    for i, (q, b, o) in enumerate(queries):
-        trans, start = filler_bigram(source, [q, b, o])
-        keys = jax.random.split(jax.random.fold_in(key, i), n_r * n_p)
-        fillers = chains(keys, trans, start, cfg.prompt_len).reshape(n_r, n_p, cfg.prompt_len)
-        for r in range(n_r):
-            out[i, r] = np.asarray(plant_pairs(fillers[r], q, [o] * r))
+def prompt_outputs(cfg: Config, source: BigramSource, queries, key: jax.Array) -> np.ndarray:
+    """``(n_queries, prompts_per_query)`` in-context tokens ``o`` of the designed prompts.
+
+    ``PromptOutput.SAMPLED``: per query, draws from the training output distribution
+    (``cfg.output_kind``: uniform or ``pi_u``) restricted to the admissible tokens, without
+    replacement while there are enough; ``PromptOutput.FREQUENT``: the query's ``o`` from
+    :func:`pick_queries` in every prompt.
+    """
+    n_p = cfg.prompts_per_query
+    if cfg.prompt_output is PromptOutput.FREQUENT:
+        return np.array([[o] * n_p for _, _, o in queries], np.int32)
+    rng = np.random.default_rng(np.asarray(jax.random.key_data(key)).ravel())
+    weight = np.asarray(source.unigram, np.float64) if cfg.output_kind is OutputKind.UNIGRAM \
+        else np.ones(source.vocab_size)
+    out = np.zeros((len(queries), n_p), np.int32)
+    for i, (q, b, _) in enumerate(queries):
+        p = np.where(admissible_outputs(source, q, b), weight, 0.0)
+        out[i] = rng.choice(source.vocab_size, n_p, replace=n_p > np.count_nonzero(p), p=p / p.sum())
     return out
 
 
-def prompt_logits(params: dict, tcfg: TransformerConfig, prompts: np.ndarray, queries) -> dict[str, np.ndarray]:
-    """Last-position terms for the in-context token ``o`` and the bigram favourite ``b``.
+@functools.partial(jax.jit, static_argnames="length")
+def _filler_chains(source: BigramSource, banned: jax.Array, keys: jax.Array, *, length: int) -> jax.Array:
+    """``banned (M, k)`` tokens and ``keys (M, n)`` -> ``(M, n, length)`` bigram fillers, row ``i``
+    avoiding ``banned[i]`` (``filler_bigram``); one compilation per ``(M, n, length)``."""
+    def one(ban, ks):
+        trans, start = filler_bigram(source, list(ban))
+        return jax.vmap(lambda k: bigram_chain(k, trans, start, length))(ks)
 
-    Returns arrays ``(n_queries, R + 1, prompts_per_query)``: ``ic_o, bg_o, logit_o`` (and
-    ``_b``) and ``pred_o`` / ``pred_b`` (the argmax is ``o`` / ``b``).
-    """
+    return jax.vmap(one)(banned, keys)
+
+
+def _fillers(source: BigramSource, q: int, b: int, outputs: jax.Array, keys: jax.Array, length: int) -> jax.Array:
+    """Bigram fillers avoiding ``q``, ``b`` and each row's ``o``: ``keys (..., n)``, ``outputs (...)``
+    -> ``(..., n, length)``. Rows are padded to a multiple of the vocabulary size so that every
+    query reuses one compilation."""
+    o = jnp.asarray(outputs, jnp.int32).reshape(-1)
+    m, v = o.size, source.vocab_size
+    pad = -m % v
+    banned = jnp.stack([jnp.full((m,), q, jnp.int32), jnp.full((m,), b, jnp.int32), o], axis=1)
+    ks = keys.reshape(m, -1)
+    if pad:
+        banned = jnp.concatenate([banned, jnp.broadcast_to(banned[:1], (pad, 3))])
+        ks = jnp.concatenate([ks, jnp.broadcast_to(ks[:1], (pad,) + ks.shape[1:])])
+    flat = _filler_chains(source, banned, ks, length=length)[:m]
+    return flat.reshape(*jnp.shape(outputs), -1, length)
+
+
+def make_prompts(cfg: Config, source: BigramSource, queries, outputs: np.ndarray, key: jax.Array) -> np.ndarray:
+    """Prompts ``(n_queries, R + 1, prompts_per_query, L)``: ``q -> o`` planted ``r`` times
+    (``o = outputs[i, p]`` for prompt ``p`` of query ``i``, the same ``o`` at every ``r``) into a
+    bigram filler that avoids ``q``, ``o`` and ``b`` (as ``jaxml.tasks.bigram.designed_prompt``)."""
+    n_r, n_p = cfg.max_repetitions + 1, cfg.prompts_per_query
+    out = np.zeros((len(queries), n_r, n_p, cfg.prompt_len), np.int32)
+    for i, (q, b, _) in enumerate(queries):
+        keys = jax.random.split(jax.random.fold_in(key, i), n_r * n_p).reshape(n_r, n_p)
+        o = jnp.broadcast_to(jnp.asarray(outputs[i], jnp.int32)[None], (n_r, n_p))
+        fillers = _fillers(source, q, b, o, keys[..., None], cfg.prompt_len)[:, :, 0]  # (n_r, n_p, L)
+        for r in range(n_r):
+            out[i, r] = np.asarray(plant_pairs(fillers[r], q, jnp.repeat(o[r][:, None], r, axis=1)))
+    return out
+
+
+def _last_terms(params: dict, tcfg: TransformerConfig, prompts: np.ndarray) -> dict[str, np.ndarray]:
     flat = prompts.reshape(-1, prompts.shape[-1])
     dec = jax.jit(lambda p, x: logit_decomposition(p, tcfg, x))(params, jnp.asarray(flat))
-    last = {k: np.asarray(v[:, -1, :]).reshape(*prompts.shape[:3], -1) for k, v in dec.items()}
-    o = np.array([q[2] for q in queries])[:, None, None, None]
-    b = np.array([q[1] for q in queries])[:, None, None, None]
-    pick = lambda a, idx: np.take_along_axis(a, idx.repeat(a.shape[1], 1).repeat(a.shape[2], 2), axis=-1)[..., 0]
+    return {k: np.asarray(v[:, -1, :]).reshape(*prompts.shape[:-1], -1) for k, v in dec.items()}
+
+
+def prompt_logits(params: dict, tcfg: TransformerConfig, prompts: np.ndarray, queries,
+                  outputs: np.ndarray) -> dict[str, np.ndarray]:
+    """Last-position terms for the in-context token ``o`` and the bigram favourite ``b``.
+
+    ``prompts``: ``(n_queries, R + 1, prompts_per_query, L)``; ``outputs``: ``(n_queries,
+    prompts_per_query)``, the ``o`` of each prompt. Returns arrays ``(n_queries, R + 1,
+    prompts_per_query)``: ``ic_o, bg_o, logit_o`` (and ``_b``) and ``pred_o`` / ``pred_b`` (the
+    argmax is ``o`` / ``b``).
+    """
+    last = _last_terms(params, tcfg, prompts)
+    n_r = prompts.shape[1]
+    o = np.repeat(np.asarray(outputs)[:, None, :, None], n_r, axis=1)
+    b = np.broadcast_to(np.array([q[1] for q in queries])[:, None, None, None], o.shape)
     argmax = last["logits"].argmax(-1)
     out = {}
     for name, idx in (("o", o), ("b", b)):
-        out[f"ic_{name}"] = pick(last["in_context"], idx)
-        out[f"bg_{name}"] = pick(last["bigram"], idx)
-        out[f"logit_{name}"] = pick(last["logits"], idx)
+        out[f"ic_{name}"] = np.take_along_axis(last["in_context"], idx, axis=-1)[..., 0]
+        out[f"bg_{name}"] = np.take_along_axis(last["bigram"], idx, axis=-1)[..., 0]
+        out[f"logit_{name}"] = np.take_along_axis(last["logits"], idx, axis=-1)[..., 0]
         out[f"pred_{name}"] = argmax == idx[..., 0]
     return out
+
+
+def hijack_sweep(cfg: Config, source: BigramSource, queries, models: dict, key: jax.Array) -> dict:
+    """Every admissible ``o`` of every query at ``r = 0`` and ``r = R`` (``cfg.sweep_prompts``
+    fillers each): does the hijack depend on how plausible ``o`` is after ``q``?
+
+    The associative-memory theory's in-context term does not depend on ``o``, and its bigram
+    margin ``B(q, b) - B(q, o)`` shrinks as ``pi_b(o | q)`` grows, so a plausible ``o`` should be
+    the *easiest* to hijack with. ``models`` maps a name to ``(params, tcfg)``. Returns, per
+    (query, o) pair: ``q_index``, ``o``, ``pi`` (``pi_b(o | q)``), ``frequent`` (``o`` is the
+    query's :func:`pick_queries` token) and per model ``{m}_pred_o`` (fraction of fillers whose
+    argmax at ``r = R`` is ``o``) and ``{m}_gap`` (mean ``logit(o) - logit(b)`` at ``r = R``).
+    """
+    R, n = cfg.max_repetitions, cfg.sweep_prompts
+    trans = np.asarray(source.transition)
+    rows: dict[str, list] = {k: [] for k in ("q_index", "o", "pi", "frequent")}
+    prompts = []
+    for i, (q, b, o_freq) in enumerate(queries):
+        os_ = np.flatnonzero(admissible_outputs(source, q, b)).astype(np.int32)
+        keys = jax.random.split(jax.random.fold_in(key, i), os_.size * n).reshape(os_.size, n)
+        fill = _fillers(source, q, b, jnp.asarray(os_), keys, cfg.prompt_len)  # (m, n, L)
+        prompts.append(np.asarray(plant_pairs(fill, q, jnp.broadcast_to(jnp.asarray(os_)[:, None, None],
+                                                                        (os_.size, n, R)))))
+        rows["q_index"] += [i] * os_.size
+        rows["o"] += os_.tolist()
+        rows["pi"] += trans[q, os_].tolist()
+        rows["frequent"] += (os_ == o_freq).tolist()
+    flat = np.concatenate(prompts)  # (pairs, n, L)
+    out = {k: np.asarray(v) for k, v in rows.items()}
+    b = np.array([queries[i][1] for i in out["q_index"]])
+    for m, (params, tcfg) in models.items():
+        lg = _last_terms(params, tcfg, flat)["logits"]  # (pairs, n, V)
+        lo = np.take_along_axis(lg, out["o"][:, None, None], axis=-1)[..., 0]
+        lb = np.take_along_axis(lg, b[:, None, None], axis=-1)[..., 0]
+        out[f"{m}_pred_o"] = (lg.argmax(-1) == out["o"][:, None]).mean(-1)
+        out[f"{m}_gap"] = (lo - lb).mean(-1)
+    return out
+
+
+def sweep_stats(sweep: dict, model: str) -> dict[str, float]:
+    """Summary of :func:`hijack_sweep` for one model: hijack rate over all pairs, over the
+    frequent-``o`` pairs and over pairs with ``pi_b(o | q) >= 0.05``; Spearman correlation of
+    the logit gap with ``log pi_b(o | q)`` (``pi = 0`` ranks lowest)."""
+    pred, gap, pi = sweep[f"{model}_pred_o"], sweep[f"{model}_gap"], sweep["pi"]
+    plausible = pi >= 0.05
+    return {"pred_o_at_rmax": float(pred.mean()),
+            "frequent_pred_o_at_rmax": float(pred[sweep["frequent"]].mean()),
+            "plausible_pred_o_at_rmax": float(pred[plausible].mean()) if plausible.any() else float("nan"),
+            "spearman_gap_vs_pi": float(stats.spearmanr(gap, pi).statistic),
+            "pairs": float(pi.size)}
 
 
 def trend_stats(cfg: Config, terms: dict[str, np.ndarray]) -> dict[str, float]:
@@ -345,7 +489,7 @@ def trend_stats(cfg: Config, terms: dict[str, np.ndarray]) -> dict[str, float]:
 
 
 def construction_study(cfg: Config, source: BigramSource, prompts: np.ndarray, queries,
-                       key: jax.Array) -> dict:
+                       outputs: np.ndarray, key: jax.Array) -> dict:
     """Run the hand-built transformer (through ``jaxml.nn``) on the designed prompts and compare
     with the closed form: exactness and the predicted hijack point."""
     icfg = InductionHeadConfig(vocab_size=source.vocab_size, d_model=3 * source.vocab_size,
@@ -358,7 +502,7 @@ def construction_study(cfg: Config, source: BigramSource, prompts: np.ndarray, q
     theory = jax.jit(jax.vmap(lambda x: closed_form_logits(x, icfg, source.transition)))(flat)
     dec = jax.jit(lambda p, x: logit_decomposition(p, tcfg, x))(tparams, flat)
     err = max(float(jnp.max(jnp.abs(dec[k] - theory[k]))) for k in ("logits", "in_context", "bigram"))
-    terms = prompt_logits(tparams, tcfg, prompts, queries)
+    terms = prompt_logits(tparams, tcfg, prompts, queries, outputs)
     rs = np.arange(cfg.max_repetitions + 1)
     formula = np.asarray(designed_prompt_in_context_logit(rs, cfg.prompt_len, cfg.construction_beta2))
     above = formula > cfg.construction_alpha
@@ -374,7 +518,7 @@ def construction_study(cfg: Config, source: BigramSource, prompts: np.ndarray, q
 # ----------------------------------------------------------------------------------------------
 
 
-def _figures(cfg: Config, lengths: dict, trends: dict, cons: dict, histories: dict) -> dict:
+def _figures(cfg: Config, lengths: dict, trends: dict, cons: dict, histories: dict, sweep: dict | None) -> dict:
     figs = {}
     fig, ax = new_figure(1, 3, size=(15, 4))
     colors = {"rpe": "C0", "ape": "C3", "nope3": "C2"}
@@ -430,6 +574,28 @@ def _figures(cfg: Config, lengths: dict, trends: dict, cons: dict, histories: di
         a.set(xlabel="repetitions r of (q, o) in the prompt", ylabel="logit", title=f"trained {labels[m]}")
         a.legend(fontsize=7)
     figs["logits_vs_repetitions"] = fig
+
+    if sweep is not None:
+        fig, ax = new_figure(1, 2, size=(11, 4))
+        floor = 1e-4
+        x = np.maximum(sweep["pi"], floor)
+        for a, m in zip(ax, ("rpe", "ape")):
+            won = sweep[f"{m}_pred_o"] >= 0.5
+            a.scatter(x[won], sweep[f"{m}_gap"][won], s=12, color="C1", alpha=0.7, label="o is the argmax on >= half the fillers")
+            a.scatter(x[~won], sweep[f"{m}_gap"][~won], s=12, color="C0", alpha=0.7, label="o is the argmax on < half")
+            f = sweep["frequent"]
+            a.scatter(x[f], sweep[f"{m}_gap"][f], s=90, marker="*", facecolors="none", edgecolors="k",
+                      label="most frequent admissible o")
+            a.axhline(0, color="k", lw=0.8)
+            st = sweep_stats(sweep, m)
+            a.set(xscale="log", xlabel=f"bigram probability pi_b(o | q) (0 drawn at {floor:g})",
+                  ylabel=f"logit(o) - logit(b) at r = {cfg.max_repetitions}",
+                  title=f"trained {labels[m]}, every admissible o at r = {cfg.max_repetitions}\n"
+                        f"o wins on {st['pred_o_at_rmax']:.2f} of prompts; Spearman(gap, pi) = "
+                        f"{st['spearman_gap_vs_pi']:.2f}")
+            a.title.set_fontsize(10)
+            a.legend(fontsize=7)
+        figs["hijack_vs_bigram_probability"] = fig
     return figs
 
 
@@ -445,14 +611,24 @@ def main(cfg: Config) -> Result:
         log("%s: induction accuracy %s", m, {t: round(v["acc"], 3) for t, v in lengths[m].items()})
 
     queries = pick_queries(source, cfg.n_queries)
-    prompts = make_prompts(cfg, source, queries, jax.random.fold_in(root, 200))
+    outputs = prompt_outputs(cfg, source, queries, jax.random.fold_in(root, 250))
+    prompts = make_prompts(cfg, source, queries, outputs, jax.random.fold_in(root, 200))
     trends = {}
     for m in ("rpe", "ape"):
-        terms = prompt_logits(params[m], tcfgs[m], prompts, queries)
+        terms = prompt_logits(params[m], tcfgs[m], prompts, queries, outputs)
         trends[m] = {**trend_stats(cfg, terms), "terms": terms}
         log("%s designed prompts: R^2 %.3f, beta %.2f, P(b) at r=0 %.2f, P(o) at r=R %.2f", m,
             trends[m]["fit_r2"], trends[m]["fit_beta"], trends[m]["pred_b_at_r0"], trends[m]["pred_o_at_rmax"])
-    cons = construction_study(cfg, source, prompts, queries, jax.random.fold_in(root, 300))
+    cons = construction_study(cfg, source, prompts, queries, outputs, jax.random.fold_in(root, 300))
+    sweep = None
+    if cfg.sweep_prompts:
+        sweep = hijack_sweep(cfg, source, queries, {m: (params[m], tcfgs[m]) for m in ("rpe", "ape")},
+                             jax.random.fold_in(root, 400))
+        for m in ("rpe", "ape"):
+            st = sweep_stats(sweep, m)
+            log("%s sweep over %d (q, o) pairs: P(o) at r=R %.2f (frequent o %.2f, pi(o|q) >= 0.05: %.2f), "
+                "Spearman(gap, pi) %.2f", m, st["pairs"], st["pred_o_at_rmax"], st["frequent_pred_o_at_rmax"],
+                st["plausible_pred_o_at_rmax"], st["spearman_gap_vs_pi"])
     log("construction: max |logits - closed form| = %.2e, hijack at r=%d (theory %d)", cons["max_abs_err"],
         cons["r_star_measured"], cons["r_star_theory"])
 
@@ -470,6 +646,8 @@ def main(cfg: Config) -> Result:
         for k, v in trends[m].items():
             if not k.startswith("_") and k != "terms":
                 metrics[f"{m}_prompt_{k}"] = float(v)
+        if sweep is not None:
+            metrics.update({f"{m}_sweep_{k}": v for k, v in sweep_stats(sweep, m).items()})
     metrics["construction_max_abs_err"] = cons["max_abs_err"]
     metrics["construction_asymptotic_err"] = cons["asymptotic_err"]
     metrics["construction_hijack_r_theory"] = float(cons["r_star_theory"])
@@ -495,12 +673,12 @@ def main(cfg: Config) -> Result:
         Claim.check("rpe_trend_follows_theory", "trained RPE model: mean in-context logit of o vs r fits "
                     "c0 + c1 r e^beta/(r e^beta + L - r) (R^2)", trends["rpe"]["fit_r2"], 0.9, ">="),
         Claim.check("rpe_bigram_term_stable", "trained RPE model: the bigram term of b moves by at most a quarter "
-                    "of the in-context term's range as r grows (max drift / range)",
+                    f"of the in-context term's range as r grows (max drift / range; o {cfg.prompt_output.value})",
                     trends["rpe"]["bigram_b_drift"], 0.25, "<="),
         Claim.check("rpe_bigram_wins_without_context", "trained RPE model predicts the bigram favourite b when the "
                     "prompt has no (q, o) pair (fraction of prompts at r = 0)", trends["rpe"]["pred_b_at_r0"], 0.75, ">="),
         Claim.check("rpe_in_context_hijacks", f"trained RPE model predicts the in-context token o after r = "
-                    f"{cfg.max_repetitions} repetitions (fraction of prompts)", trends["rpe"]["pred_o_at_rmax"], 0.9, ">="),
+                    f"{cfg.max_repetitions} repetitions (fraction of prompts; o {cfg.prompt_output.value})", trends["rpe"]["pred_o_at_rmax"], 0.9, ">="),
         Claim.check("nope3_learns_induction", "three-layer transformer without positional encoding reaches the "
                     "induction behaviour at T (induction accuracy)", acc("nope3", T), 0.5, ">="),
     ]
@@ -516,12 +694,15 @@ def main(cfg: Config) -> Result:
                     f"{tr['pred_b_at_r0']:.2f} | {tr['pred_o_at_r1']:.2f} | {tr['pred_o_at_rmax']:.2f} | "
                     f"{tr['bigram_b_drift']:.3f} |")
     return Result(
-        metrics=metrics, claims=claims, figures=_figures(cfg, lengths, trends, cons, histories),
+        metrics=metrics, claims=claims, figures=_figures(cfg, lengths, trends, cons, histories, sweep),
         tables={"induction accuracy vs test length": "\n".join(lines),
                 "designed prompts (trained models)": "\n".join(rows)},
         data=["tiny Shakespeare character bigram ($JAXML_DATA/tinyshakespeare/input.txt) with random triggers "
               "(jaxml.tasks.bigram)"],
-        notes=(f"queries (q, b, o): {[(source.alphabet[q], source.alphabet[b], source.alphabet[o]) for q, b, o in queries]}; "
+        notes=(f"queries (q, b, most frequent admissible o): "
+               f"{[(source.alphabet[q], source.alphabet[b], source.alphabet[o]) for q, b, o in queries]}; "
+               f"prompt outputs ({cfg.prompt_output.value}): "
+               f"{[''.join(source.alphabet[o] for o in row) for row in outputs]}; "
                f"construction: RPE, d = {3 * source.vocab_size}, beta1 = {cfg.construction_beta1}, "
                f"beta2 = {cfg.construction_beta2}, alpha = {cfg.construction_alpha}, argmax bigram memory."))
 

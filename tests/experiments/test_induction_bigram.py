@@ -1,5 +1,6 @@
 """Smoke run of the induction_bigram experiment (in-process) and checks of its structure."""
 
+import dataclasses
 import sys
 from pathlib import Path
 
@@ -40,7 +41,9 @@ def test_smoke_mode_computes_every_claim_from_measurements(smoke_result):
         for t in lengths:
             assert 0.0 <= res.metrics[f"{m}_acc_len{t}"] <= 1.0
         assert np.isfinite(res.metrics[f"{m}_final_train_loss"])
-    assert set(res.figures) == {"accuracy_vs_length", "logits_vs_repetitions"}
+    assert set(res.figures) == {"accuracy_vs_length", "logits_vs_repetitions", "hijack_vs_bigram_probability"}
+    for m in ("rpe", "ape"):
+        assert 0 <= res.metrics[f"{m}_sweep_pred_o_at_rmax"] <= 1
     assert set(res.tables) == {"induction accuracy vs test length", "designed prompts (trained models)"}
 
 
@@ -65,14 +68,62 @@ def test_query_selection_and_prompts():
         assert trans[q, o] < trans[q, b]
     import jax
 
-    prompts = ib.make_prompts(cfg, src, queries, jax.random.key(0))
-    assert prompts.shape == (3, cfg.max_repetitions + 1, cfg.prompts_per_query, cfg.prompt_len)
     for i, (q, b, o) in enumerate(queries):
-        for r in range(cfg.max_repetitions + 1):
-            p = prompts[i, r]
-            assert np.all(p[:, -1] == q)
-            assert np.all((p == q).sum(-1) == r + 1) and np.all((p == o).sum(-1) == r)
-            assert np.all((p == b).sum(-1) == 0)
+        ok = ib.admissible_outputs(src, q, b)
+        assert ok[o] and not ok[q] and not ok[b]
+        # the frequent choice is the most frequent admissible token
+        assert np.asarray(src.unigram)[o] == np.asarray(src.unigram)[ok].max()
+    for kind in ib.PromptOutput:
+        kcfg = dataclasses.replace(cfg, prompt_output=kind, prompts_per_query=6)
+        outputs = ib.prompt_outputs(kcfg, src, queries, jax.random.key(1))
+        assert outputs.shape == (3, 6)
+        prompts = ib.make_prompts(kcfg, src, queries, outputs, jax.random.key(0))
+        assert prompts.shape == (3, kcfg.max_repetitions + 1, 6, kcfg.prompt_len)
+        for i, (q, b, o) in enumerate(queries):
+            assert ib.admissible_outputs(src, q, b)[outputs[i]].all()
+            if kind is ib.PromptOutput.FREQUENT:
+                assert np.all(outputs[i] == o)
+            else:  # sampled without replacement from the admissible tokens
+                assert len(set(outputs[i].tolist())) == 6
+            for r in range(kcfg.max_repetitions + 1):
+                p = prompts[i, r]
+                assert np.all(p[:, -1] == q)
+                assert np.all((p == q).sum(-1) == r + 1)
+                assert np.all((p == outputs[i][:, None]).sum(-1) == r)
+                assert np.all((p == b).sum(-1) == 0)
+
+
+def test_hijack_sweep_covers_every_admissible_output():
+    """The sweep scores every admissible ``o`` of every query; its hijack fraction and logit
+    gap agree with ``prompt_logits`` on the same prompts' last position."""
+    import jax
+
+    src = ib.bigram_from_tinyshakespeare() if _has_data() else pytest.skip("no data")
+    cfg = ib.get_config("smoke")
+    queries = ib.pick_queries(src, 2)
+    tcfg = ib.model_config(cfg, "rpe", src.vocab_size)
+    params = ib.init_model(jax.random.key(0), tcfg)
+    sweep = ib.hijack_sweep(cfg, src, queries, {"rpe": (params, tcfg)}, jax.random.key(2))
+    n_pairs = sum(int(ib.admissible_outputs(src, q, b).sum()) for q, b, _ in queries)
+    assert sweep["o"].shape == sweep["rpe_gap"].shape == (n_pairs,)
+    assert sweep["frequent"].sum() == len(queries)
+    trans = np.asarray(src.transition)
+    np.testing.assert_allclose(sweep["pi"], trans[[queries[i][0] for i in sweep["q_index"]], sweep["o"]])
+    assert np.all((sweep["rpe_pred_o"] >= 0) & (sweep["rpe_pred_o"] <= 1))
+    st = ib.sweep_stats(sweep, "rpe")
+    assert st["pairs"] == n_pairs and -1 <= st["spearman_gap_vs_pi"] <= 1
+    # Cross-check one pair against prompt_logits on a hand-built prompt of the same kind.
+    i = int(np.argmax(sweep["frequent"]))
+    qi = int(sweep["q_index"][i])
+    q, b, o = queries[qi]
+    keys = jax.random.split(jax.random.fold_in(jax.random.key(2), qi),
+                            int(ib.admissible_outputs(src, q, b).sum()) * cfg.sweep_prompts)
+    j = int(np.flatnonzero(np.flatnonzero(ib.admissible_outputs(src, q, b)) == o)[0])
+    fill = ib._fillers(src, q, b, jax.numpy.asarray([o]), keys[j * cfg.sweep_prompts:(j + 1) * cfg.sweep_prompts][None],
+                       cfg.prompt_len)[0]
+    prompt = np.asarray(ib.plant_pairs(fill, q, [o] * cfg.max_repetitions))
+    terms = ib.prompt_logits(params, tcfg, prompt[None, None], [(q, b, o)], np.full((1, prompt.shape[0]), o))
+    np.testing.assert_allclose(sweep["rpe_gap"][i], (terms["logit_o"] - terms["logit_b"]).mean(), rtol=1e-4, atol=1e-4)
 
 
 def test_config_validation():
