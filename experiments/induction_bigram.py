@@ -36,8 +36,8 @@ term does not depend on o; with each query's most frequent admissible o (the ear
 ``--set prompt_output=frequent``) RPE hijacks on 0.53 of prompts only.
 
 Runtime on 2 CPU cores: smoke ~60 s; quick 231 s wall / 372 s CPU on the idle machine (459 s at
-load average 4.3-4.5 before the sweep was added); full (T = 256, d = 256, 10k steps, batch 512 as in Bietti et al.) meant
-for one GPU.
+load average 4.3-4.5 before the sweep was added); full (T = 256, d = 256, 10k steps, batch 512 as
+in Bietti et al.) meant for one GPU.
 
     jaxml run induction_bigram --mode quick
     python experiments/induction_bigram.py --mode smoke --out /tmp/ib
@@ -138,7 +138,7 @@ class Config(ExperimentConfig):
                                         "sampled from the training outputs (among admissible tokens) or the "
                                         "most frequent admissible token")
     sweep_prompts: int = param(2, lo=0, hi=1000, help="fillers per (query, o) in the sweep over every "
-                               "admissible o at r = 0 and r = R (0: no sweep)")
+                               "admissible o at r = max_repetitions (0: no sweep)")
     construction_beta1: float = param(20.0, lo=0.0, hi=100.0, help="construction: previous-token strength")
     construction_beta2: float = param(2.0, lo=0.0, hi=100.0, help="construction: induction strength")
     construction_alpha: float = param(0.5, lo=0.0, hi=100.0, help="construction: bigram-memory scale")
@@ -419,8 +419,8 @@ def prompt_logits(params: dict, tcfg: TransformerConfig, prompts: np.ndarray, qu
 
 
 def hijack_sweep(cfg: Config, source: BigramSource, queries, models: dict, key: jax.Array) -> dict:
-    """Every admissible ``o`` of every query at ``r = 0`` and ``r = R`` (``cfg.sweep_prompts``
-    fillers each): does the hijack depend on how plausible ``o`` is after ``q``?
+    """Every admissible ``o`` of every query at ``r = R`` (``cfg.sweep_prompts`` fillers each):
+    does the hijack depend on how plausible ``o`` is after ``q``?
 
     The associative-memory theory's in-context term does not depend on ``o``, and its bigram
     margin ``B(q, b) - B(q, o)`` shrinks as ``pi_b(o | q)`` grows, so a plausible ``o`` should be
@@ -581,7 +581,8 @@ def _figures(cfg: Config, lengths: dict, trends: dict, cons: dict, histories: di
         x = np.maximum(sweep["pi"], floor)
         for a, m in zip(ax, ("rpe", "ape")):
             won = sweep[f"{m}_pred_o"] >= 0.5
-            a.scatter(x[won], sweep[f"{m}_gap"][won], s=12, color="C1", alpha=0.7, label="o is the argmax on >= half the fillers")
+            a.scatter(x[won], sweep[f"{m}_gap"][won], s=12, color="C1", alpha=0.7,
+                      label="o is the argmax on >= half the fillers")
             a.scatter(x[~won], sweep[f"{m}_gap"][~won], s=12, color="C0", alpha=0.7, label="o is the argmax on < half")
             f = sweep["frequent"]
             a.scatter(x[f], sweep[f"{m}_gap"][f], s=90, marker="*", facecolors="none", edgecolors="k",
