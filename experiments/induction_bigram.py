@@ -389,10 +389,18 @@ def make_prompts(cfg: Config, source: BigramSource, queries, outputs: np.ndarray
     return out
 
 
-def _last_terms(params: dict, tcfg: TransformerConfig, prompts: np.ndarray) -> dict[str, np.ndarray]:
+def _last_terms(params: dict, tcfg: TransformerConfig, prompts: np.ndarray,
+                chunk: int = 2048) -> dict[str, np.ndarray]:
+    """``logit_decomposition`` at the last position of every prompt ``(..., L)`` -> ``(..., V)``
+    per term, ``chunk`` prompts per call (full mode has 13,120 prompts of length 256; the last
+    chunk is padded, so there is one compilation)."""
     flat = prompts.reshape(-1, prompts.shape[-1])
-    dec = jax.jit(lambda p, x: logit_decomposition(p, tcfg, x))(params, jnp.asarray(flat))
-    return {k: np.asarray(v[:, -1, :]).reshape(*prompts.shape[:-1], -1) for k, v in dec.items()}
+    n = flat.shape[0]
+    fn = jax.jit(lambda p, x: {k: v[:, -1, :] for k, v in logit_decomposition(p, tcfg, x).items()})
+    size = min(chunk, n)
+    padded = np.concatenate([flat, np.repeat(flat[:1], -n % size, axis=0)])
+    parts = [jax.device_get(fn(params, jnp.asarray(padded[i:i + size]))) for i in range(0, n, size)]
+    return {k: np.concatenate([p[k] for p in parts])[:n].reshape(*prompts.shape[:-1], -1) for k in parts[0]}
 
 
 def prompt_logits(params: dict, tcfg: TransformerConfig, prompts: np.ndarray, queries,

@@ -126,6 +126,23 @@ def test_hijack_sweep_covers_every_admissible_output():
     np.testing.assert_allclose(sweep["rpe_gap"][i], (terms["logit_o"] - terms["logit_b"]).mean(), rtol=1e-4, atol=1e-4)
 
 
+def test_last_terms_is_the_same_in_chunks():
+    """Chunking the last-position decomposition (with a padded last chunk) changes nothing."""
+    import jax
+
+    cfg = ib.get_config("smoke")
+    tcfg = ib.model_config(cfg, "rpe", 20)
+    params = ib.init_model(jax.random.key(0), tcfg)
+    prompts = np.asarray(jax.random.randint(jax.random.key(1), (2, 5, cfg.prompt_len), 0, 20))
+    whole = ib._last_terms(params, tcfg, prompts)
+    chunked = ib._last_terms(params, tcfg, prompts, chunk=3)
+    assert whole["logits"].shape == (2, 5, 20)
+    full = ib.logit_decomposition(params, tcfg, prompts.reshape(10, -1))
+    for k in whole:
+        np.testing.assert_allclose(chunked[k], whole[k], rtol=1e-5, atol=1e-5)
+        np.testing.assert_allclose(whole[k].reshape(10, -1), np.asarray(full[k][:, -1]), rtol=1e-5, atol=1e-5)
+
+
 def test_config_validation():
     with pytest.raises(ValueError, match="prompt_len"):
         ib.Config(prompt_len=20, max_repetitions=10)
