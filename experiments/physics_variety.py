@@ -5,8 +5,8 @@ Variety Dimensions", arXiv 2501.18879 (2025). The risk of physics-informed linea
 (PILR) scales with d_V = dim V of the affine variety cut out by the physics constraints, not
 with the number of parameters d.
 
-Claims reproduced (quick mode, 10 random initial conditions, shared by every d, sigma^2 = 0.01, test MSE on noisy
-test observations as in the paper):
+Claims reproduced (quick mode, 10 random initial conditions shared by every d, sigma^2 = 0.01,
+test MSE on noisy test observations as in the paper):
   * the estimated d_V (max over simulated points of d - rank of the constraint Jacobian) is 2
     for the harmonic oscillator (d in {5, 9, 17, 33}) and 5 for 1-D periodic diffusion
     (d_x in {10, 15, 20, 25}, d = 2 d_x d_t + 1), in both the strong (collocation) and weak
