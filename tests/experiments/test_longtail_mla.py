@@ -43,13 +43,26 @@ def test_smoke_values_and_claims_follow_metrics(smoke_result):
     assert c.holds == (c.measured <= 1.0)
     c = claims["real_mla_ge_ala"]
     assert c.measured == pytest.approx(100 * (m["real_multiplicative_all"] - m["real_additive_all"]), abs=1e-6)
-    # tuned adjusters never do worse than no adjustment on validation, and here they help on test
-    assert m["syn_multiplicative_all"] > m["syn_none_all"]
+    # on the trained digits models adjustment helps on test by a wide margin even in smoke mode
+    # (about 9 points); the small smoke synthetic set (20 test images per class) guarantees only
+    # the validation property below, its test accuracy may go either way across CPUs
     assert m["real_multiplicative_all"] > m["real_none_all"]
     # the angle study is exact math: MLA tracks the NC-optimal boundary within a few degrees
     assert m["angle_K20_mla_max_err"] < 3.0
     assert m["angle_K20_mla_max_err"] < m["angle_K20_ala_max_err"]
     assert all(math.isfinite(c.measured) for c in smoke_result.claims)
+
+
+def test_tuned_adjusters_never_lose_on_validation():
+    # gamma = 0 is on every grid and leaves ALA and MLA equal to no adjustment, so the tuned gamma's
+    # validation score can only match or beat it
+    summ = exp.synthetic(exp.get_config("smoke"))["summary"]
+    none = summ[exp.AdjustMethod.NONE]["val_all_curve"][0]
+    for meth in (exp.AdjustMethod.ADDITIVE, exp.AdjustMethod.MULTIPLICATIVE):
+        curve = summ[meth]["val_all_curve"]
+        assert summ[meth]["gammas"][0] == 0.0
+        assert curve[0] == pytest.approx(none, abs=1e-6)
+        assert curve.max() >= none
 
 
 def test_synthetic_is_deterministic():
