@@ -27,8 +27,8 @@ def test_smoke_structure(smoke_result):
         "angles_mla_best_for_large_K",
     ]
     assert set(r.figures) == {"accuracy_vs_gamma", "boundary_angles"}
-    assert len(r.tables) == 3
-    for tag in ("syn", "real"):
+    assert len(r.tables) == 4
+    for tag in ("syn", "real", "ref"):
         for m in ("none", "additive", "multiplicative", "pairwise"):
             assert 0.0 <= r.metrics[f"{tag}_{m}_all"] <= 1.0
             assert r.metrics[f"{tag}_{m}_gamma"] >= 0.0
@@ -51,6 +51,24 @@ def test_smoke_values_and_claims_follow_metrics(smoke_result):
     assert m["angle_K20_mla_max_err"] < 3.0
     assert m["angle_K20_mla_max_err"] < m["angle_K20_ala_max_err"]
     assert all(math.isfinite(c.measured) for c in smoke_result.claims)
+
+
+def test_nc_reference_matches_the_unadjusted_accuracy(smoke_result):
+    m = smoke_result.metrics
+    cfg = exp.get_config("smoke")
+    assert m["ref_spread"] in cfg.ref_spreads
+    assert m["ref_multiplicative_all"] >= m["ref_none_all"] - 0.05
+    # the chosen spread is the grid value whose unadjusted accuracy is closest to the target
+    counts = np.array([100, 60, 36, 22, 13], np.int64)
+    first = exp.nc_reference(dataclasses.replace(cfg, ref_draws=2), counts, 0.5)
+    curve = first["none_curve"]
+    assert list(curve) == [float(sp) for sp in cfg.ref_spreads]
+    assert curve[min(curve)] > curve[max(curve)]  # more spread, lower accuracy
+    for sp in (cfg.ref_spreads[2], cfg.ref_spreads[-3]):
+        target = curve[float(sp)] + 1e-4
+        got = exp.nc_reference(dataclasses.replace(cfg, ref_draws=2), counts, target)
+        assert abs(curve[got["spread"]] - target) == min(abs(a - target) for a in curve.values())
+    assert len(first["evals"]) == 2
 
 
 def test_tuned_adjusters_never_lose_on_validation():
