@@ -30,8 +30,9 @@ Claims (computed from this run's measurements):
 Expected (quick, measured here; see docs/longtail_mla.md): (a) All none 80.4 / ALA 82.4 / MLA 83.3 /
 1vs1 83.2, Few 42 -> 52; (b) digits All none 89.2 / ALA 92.5 / MLA 92.0 / 1vs1 92.0 (MLA >= ALA does
 not hold there: MLA - ALA = -0.53 points, SE 0.20 over 32 runs, where the NC model (b') at the same
-counts and difficulty predicts +0.74, SE 0.11; the digits features collapse only partly and their
-tail-class test features are tilted off their ETF vectors with small norms, which favours ALA);
+counts and difficulty predicts +0.74, SE 0.11, but -0.51 with its features rescaled to unit norm:
+the sign follows whether a feature's norm grows with its uncertainty, as in the Gaussian model, or
+not, as on digits, whose tail-class test features are the shortest);
 (c) K=100, gamma_1v1=1: MLA max angle error 0.8 degrees, ALA 16. Values move by a few tenths
 between CPUs (float summation order); the verdicts do not.
 
@@ -248,27 +249,42 @@ def nc_reference(cfg: Config, counts: np.ndarray, none_all: float) -> dict:
     data before any adjustment. Each of ``cfg.ref_draws`` draws is then tuned on its validation
     set and tested like one (b) run. This is the geometry under which Hasegawa & Sato (arXiv
     2409.17582, Props. 1-2) derive the 1vs1 adjuster and show MLA approximates it.
+
+    The same draws are also scored with every feature rescaled to unit norm (``flat_*``). MLA
+    and 1vs1 cannot tell the difference (every logit of a feature scales together), ALA can: in
+    the Gaussian model a feature's norm grows with its noise, so the least certain features
+    have the largest norms and a fixed additive shift is relatively weakest for them. The flat
+    variant removes that link, as on trained networks whose uncertain features are small.
     """
     k = len(counts)
     root = jax.random.fold_in(jax.random.key(cfg.seed), 4)
     etf = simplex_etf(jax.random.fold_in(root, 0), k, cfg.feature_dim)
     keys = [jax.random.split(jax.random.fold_in(root, 1 + d)) for d in range(cfg.ref_draws)]
 
-    def draws(spread):
+    def unit(f):
+        return f / jnp.linalg.norm(f, axis=-1, keepdims=True)
+
+    def draws(spread, flat=False):
         for k_val, k_test in keys:
             fv, yv = sample_collapsed_features(k_val, etf, counts, cfg.real_val, spread=spread)
             ft, yt = sample_collapsed_features(k_test, etf, counts, cfg.real_test, spread=spread)
+            if flat:
+                fv, ft = unit(fv), unit(ft)
             yield fv @ etf, yv, ft @ etf, yt
 
     # balanced test sets: plain accuracy is the class-balanced All accuracy
     none_curve = {float(sp): float(np.mean([float(jnp.mean(jnp.argmax(lt, -1) == yt)) for _, _, lt, yt in draws(sp)]))
                   for sp in cfg.ref_spreads}
     spread = min(none_curve, key=lambda sp: abs(none_curve[sp] - none_all))
-    evals = [evaluate_methods(lv, yv, lt, yt, counts, _grids(cfg.gamma_max, cfg.gamma_step),
-                              many=cfg.real_many, few=cfg.real_few) for lv, yv, lt, yt in draws(spread)]
+    def evaluate(flat):
+        return [evaluate_methods(lv, yv, lt, yt, counts, _grids(cfg.gamma_max, cfg.gamma_step),
+                                 many=cfg.real_many, few=cfg.real_few) for lv, yv, lt, yt in draws(spread, flat)]
+
+    evals, flat = evaluate(False), evaluate(True)
     log("(b') NC model at (b)'s counts: spread %.2f (unadjusted All %.4f vs measured %.4f)", spread,
         none_curve[spread], none_all)
-    return {"spread": spread, "none_curve": none_curve, "evals": evals, "summary": _summarise(evals)}
+    return {"spread": spread, "none_curve": none_curve, "evals": evals, "summary": _summarise(evals),
+            "flat_evals": flat, "flat_summary": _summarise(flat)}
 
 
 # ----------------------------------------------------------------------------- (b) real data
@@ -443,7 +459,7 @@ def _figures(syn: dict, real: dict, angles: dict, dataset: str, diffs: dict) -> 
         se = np.std(d, ddof=1) / np.sqrt(len(d)) if len(d) > 1 else 0.0
         ax.errorbar(i + 0.3, np.mean(d), yerr=1.96 * se, fmt="D", color="k", capsize=4)
     ax.axhline(0.0, color="k", lw=1)
-    ax.set_xticks(range(len(diffs)), list(diffs), fontsize=8)
+    ax.set_xticks(range(len(diffs)), list(diffs), fontsize=7)
     ax.set(ylabel="All(MLA) - All(ALA), points", title=f"(b) {dataset} per run vs the NC model (b') per draw; mean ± 1.96 SE")
     figs["accuracy_vs_gamma"] = fig
 
@@ -535,6 +551,11 @@ def main(cfg: Config) -> Result:
     metrics["ref_mla_minus_ala_points_se"] = _se(ref_diff)
     metrics["ref_mla_minus_ala_oracle_points"] = float(np.mean(ref_oracle))
     metrics["ref_mla_minus_ala_oracle_points_se"] = _se(ref_oracle)
+    for m in METHODS:
+        metrics[f"ref_flat_{m.value}_all"] = ref["flat_summary"][m]["all"]
+    flat_diff = _mla_minus_ala(ref["flat_evals"])
+    metrics["ref_flat_mla_minus_ala_points"] = float(np.mean(flat_diff))
+    metrics["ref_flat_mla_minus_ala_points_se"] = _se(flat_diff)
     # tuned-vs-tuned: the MLA angle at its validation-tuned gamma vs the NC angle at the tuned gamma_1v1
     k0 = cfg.syn_classes
     r = jnp.logspace(-2, 2, 161)
@@ -589,6 +610,8 @@ def main(cfg: Config) -> Result:
         f"(b') the neural-collapse model at (b)'s class counts, K and feature dimension, head spread "
         f"{ref['spread']:g} (unadjusted accuracy matched to (b)'s; mean of {cfg.ref_draws} draws; test accuracy %)":
             _table(ref["summary"], "tuned gamma (mean)"),
+        "(b') the same draws with every feature rescaled to unit norm (MLA and 1vs1 are scale-invariant per "
+        "feature, ALA is not)": _table(ref["flat_summary"], "tuned gamma (mean)"),
         "(c) boundary angles: best fits to the NC-optimal angles (first row per K: gamma_1v1 tuned on (a))":
             "\n".join(angle_rows),
     }
@@ -614,12 +637,13 @@ def main(cfg: Config) -> Result:
              f"(b') the NC model at the same counts and unadjusted accuracy (spread {ref['spread']:g}) predicts "
              f"All(MLA) - All(ALA) = {m['ref_mla_minus_ala_points']:+.2f} points (SE "
              f"{m['ref_mla_minus_ala_points_se']:.2f}; {m['ref_mla_minus_ala_oracle_points']:+.2f} at the gamma best "
-             f"on test). "
+             f"on test); with every model feature rescaled to unit norm (MLA and 1vs1 unchanged) "
+             f"{m['ref_flat_mla_minus_ala_points']:+.2f} (SE {m['ref_flat_mla_minus_ala_points_se']:.2f}). "
              f"(c) tuned MLA (gamma {m['syn_multiplicative_gamma']:.2f}) vs NC-optimal at tuned gamma_1v1 "
              f"{gamma_1v1:.2f}: max angle gap {m['angle_tuned_mla_vs_nc_max_err']:.2f} degrees.")
     figures = _figures(syn, real, angles, cfg.dataset,
-                       {"validation-tuned gamma": runs_diff, "gamma best on test": oracle_diff,
-                        "NC model (b'),\ntuned gamma": ref_diff})
+                       {"digits,\nvalidation-\ntuned gamma": runs_diff, "digits,\ngamma best\non test": oracle_diff,
+                        "NC model\n(b')": ref_diff, "NC model (b'),\nfeatures at\nunit norm": flat_diff})
     return Result(metrics=metrics, claims=claims, figures=figures, tables=tables, data=data,
                   notes=notes + f" (b) MLA minus ALA per run (points): {np.round(runs_diff, 2).tolist()}.")
 

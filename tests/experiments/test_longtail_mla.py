@@ -27,7 +27,7 @@ def test_smoke_structure(smoke_result):
         "angles_mla_best_for_large_K",
     ]
     assert set(r.figures) == {"accuracy_vs_gamma", "boundary_angles"}
-    assert len(r.tables) == 4
+    assert len(r.tables) == 5
     for tag in ("syn", "real", "ref"):
         for m in ("none", "additive", "multiplicative", "pairwise"):
             assert 0.0 <= r.metrics[f"{tag}_{m}_all"] <= 1.0
@@ -58,6 +58,9 @@ def test_nc_reference_matches_the_unadjusted_accuracy(smoke_result):
     cfg = exp.get_config("smoke")
     assert m["ref_spread"] in cfg.ref_spreads
     assert m["ref_multiplicative_all"] >= m["ref_none_all"] - 0.05
+    # unit-norm features: MLA and 1vs1 are invariant to rescaling a feature, no adjustment too
+    for meth in ("none", "multiplicative", "pairwise"):
+        assert m[f"ref_flat_{meth}_all"] == pytest.approx(m[f"ref_{meth}_all"], abs=1e-6)
     # the chosen spread is the grid value whose unadjusted accuracy is closest to the target
     counts = np.array([100, 60, 36, 22, 13], np.int64)
     first = exp.nc_reference(dataclasses.replace(cfg, ref_draws=2), counts, 0.5)
