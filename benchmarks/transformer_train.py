@@ -389,9 +389,10 @@ def _decreasing(ls: list[float] | None) -> bool:
     return ls is None or (all(math.isfinite(v) for v in ls) and ls[-1] < ls[0])
 
 
-def run(device: str, *, rounds: int = 5, seconds: float = 1.0) -> list[dict]:
-    """One row per workload: tokens/s of jaxml (``train``'s chunked program) and of PyTorch, the
-    ratio, the per-step-jit figures, and the checks."""
+def run(device: str, *, rounds: int = 5, seconds: float = 1.0, names: tuple[str, ...] | None = None) -> list[dict]:
+    """One row per workload (those whose name contains one of ``names``, default all): tokens/s of
+    jaxml (``train``'s chunked program) and of PyTorch, the ratio, the per-step-jit figures, and
+    the checks."""
     import torch
 
     threads = xla_cpu_threads()
@@ -400,6 +401,8 @@ def run(device: str, *, rounds: int = 5, seconds: float = 1.0) -> list[dict]:
     policy = os.environ.get("OMP_WAIT_POLICY", "unset") + ("" if _OMP_POLICY_PRESET else " (set by this benchmark)")
     rows = []
     for w in workloads(device):
+        if names and not any(n in w.name for n in names):
+            continue
         t0 = time.perf_counter()
         jt, n_a = jax_trainers(w)
         compile_s = time.perf_counter() - t0
@@ -659,7 +662,7 @@ if __name__ == "__main__":
         print("|---|---|---|---|---|---|")
         res = ablation(a.device, rounds=a.rounds, names=tuple(a.only) if a.only else None)
     else:
-        res = run(a.device, rounds=a.rounds)
+        res = run(a.device, rounds=a.rounds, names=tuple(a.only) if a.only else None)
         for row in res:
             print(row)
     if a.out:

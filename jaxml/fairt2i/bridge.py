@@ -70,14 +70,21 @@ def _torch():
 
 
 def to_jax(t: torch.Tensor) -> jax.Array:
-    """A torch tensor as a JAX array through DLPack (zero-copy on CPU for contiguous tensors)."""
-    return jax.dlpack.from_dlpack(t.detach().contiguous())
+    """A torch tensor as a JAX array through DLPack (zero-copy for contiguous tensors on a device
+    JAX also uses: CPU, or a CUDA GPU when JAX has one). A CUDA tensor goes through host memory
+    when JAX runs on the CPU only, which cannot import device memory."""
+    t = t.detach().contiguous()
+    if t.device.type != "cpu" and jax.default_backend() == "cpu":
+        t = t.cpu()
+    return jax.dlpack.from_dlpack(t)
 
 
-def to_torch(x: jax.Array) -> torch.Tensor:
-    """A JAX array as a torch tensor through DLPack."""
+def to_torch(x: jax.Array, device: torch.device | str | None = None) -> torch.Tensor:
+    """A JAX array as a torch tensor through DLPack, moved to ``device`` when given (for example a
+    CUDA pipeline's device while JAX computes on the CPU)."""
     torch = _torch()
-    return torch.from_dlpack(x)
+    t = torch.from_dlpack(x)
+    return t if device is None else t.to(device)
 
 
 class Mode(enum.Enum):
@@ -255,12 +262,15 @@ class FairPipeline:
         w_all = jnp.asarray(weights, jnp.float32)
         for i in range(0, n, per_batch):
             b = min(per_batch, n - i)
-            latents = self._initial_latents(b, seed, i) * pipe.scheduler.init_noise_sigma
+            # the noise is drawn on the CPU (the same images on every device), then moved to the UNet
+            dtype = getattr(pipe.unet, "dtype", None)  # the JAX toy UNet has none: keep float32
+            latents = (self._initial_latents(b, seed, i).to(device=device, dtype=dtype)
+                       * pipe.scheduler.init_noise_sigma)
             emb = torch.cat([uncond[:1].expand(b, *uncond.shape[1:]),
                              cond.unsqueeze(0).expand(b, *cond.shape).reshape(b * k,
                                                                               *cond.shape[1:])])
             wb = jnp.broadcast_to(w_all[None, :], (b, k))
-            pipe.scheduler.set_timesteps(steps)
+            pipe.scheduler.set_timesteps(steps, device=device)
             for t in pipe.scheduler.timesteps:
                 x_in = torch.cat([latents, latents.repeat_interleave(k, dim=0)])
                 x_in = pipe.scheduler.scale_model_input(x_in, t)
@@ -271,7 +281,7 @@ class FairPipeline:
                 eps_u = e[:b]
                 eps_c = e[b:].reshape((b, k) + e.shape[1:])
                 mixed = _mix_jit(eps_u, eps_c, wb, jnp.float32(scale))
-                latents = pipe.scheduler.step(to_torch(mixed).to(latents.dtype), t,
+                latents = pipe.scheduler.step(to_torch(mixed, latents.device).to(latents.dtype), t,
                                               latents).prev_sample
             outs.append(self._decode(latents))
         return jnp.concatenate(outs, axis=0), calls
