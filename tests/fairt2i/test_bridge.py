@@ -72,3 +72,19 @@ def test_guidance_makes_one_batched_unet_call_per_step(pipe):
 def test_fair_pipeline_rejects_non_pipelines():
     with pytest.raises(TypeError, match="Stable-Diffusion-family"):
         FairPipeline(object())
+
+
+def test_guidance_moves_the_noise_to_the_unets_dtype_and_device():
+    # a pipeline whose UNet is not float32 on the CPU stands in for a CUDA / half-precision one:
+    # the CPU float32 noise must be moved to the UNet's device and dtype (it was not, and the
+    # GUIDANCE mode crashed on an H100)
+    p64 = tiny_pipeline(seed=0)
+    for module in (p64.unet, p64.text_encoder, p64.vae):
+        module.to(torch.float64)
+    assert p64.unet.dtype == torch.float64
+    fair = FairPipeline(p64, axes=(AXIS,))
+    out = fair(jax.random.key(0), "a photo of a doctor", 2, mode=Mode.GUIDANCE, num_inference_steps=2)
+    assert out.images.shape == (2, 32, 32, 3)
+    assert bool(jnp.all(jnp.isfinite(out.images)))
+    t = to_torch(jnp.ones(3), "cpu")
+    assert t.device.type == "cpu" and torch.equal(t, torch.ones(3))
