@@ -215,6 +215,7 @@ def _mla_minus_ala(evals: list[dict], best: bool = False) -> np.ndarray:
 
 
 def _se(x: np.ndarray) -> float:
+    """Standard error of the mean (NaN for a single value)."""
     return float(np.std(x, ddof=1) / np.sqrt(len(x))) if len(x) > 1 else float("nan")
 
 
@@ -276,6 +277,7 @@ def nc_reference(cfg: Config, counts: np.ndarray, none_all: float) -> dict:
     none_curve = {float(sp): float(np.mean([float(jnp.mean(jnp.argmax(lt, -1) == yt)) for _, _, lt, yt in draws(sp)]))
                   for sp in cfg.ref_spreads}
     spread = min(none_curve, key=lambda sp: abs(none_curve[sp] - none_all))
+
     def evaluate(flat):
         return [evaluate_methods(lv, yv, lt, yt, counts, _grids(cfg.gamma_max, cfg.gamma_step),
                                  many=cfg.real_many, few=cfg.real_few) for lv, yv, lt, yt in draws(spread, flat)]
@@ -642,7 +644,8 @@ def main(cfg: Config) -> Result:
              f"(c) tuned MLA (gamma {m['syn_multiplicative_gamma']:.2f}) vs NC-optimal at tuned gamma_1v1 "
              f"{gamma_1v1:.2f}: max angle gap {m['angle_tuned_mla_vs_nc_max_err']:.2f} degrees.")
     figures = _figures(syn, real, angles, cfg.dataset,
-                       {"digits,\nvalidation-\ntuned gamma": runs_diff, "digits,\ngamma best\non test": oracle_diff,
+                       {f"{cfg.dataset},\nvalidation-\ntuned gamma": runs_diff,
+                        f"{cfg.dataset},\ngamma best\non test": oracle_diff,
                         "NC model\n(b')": ref_diff, "NC model (b'),\nfeatures at\nunit norm": flat_diff})
     return Result(metrics=metrics, claims=claims, figures=figures, tables=tables, data=data,
                   notes=notes + f" (b) MLA minus ALA per run (points): {np.round(runs_diff, 2).tolist()}.")
