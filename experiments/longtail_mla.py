@@ -262,27 +262,25 @@ def nc_reference(cfg: Config, counts: np.ndarray, none_all: float) -> dict:
     etf = simplex_etf(jax.random.fold_in(root, 0), k, cfg.feature_dim)
     keys = [jax.random.split(jax.random.fold_in(root, 1 + d)) for d in range(cfg.ref_draws)]
 
-    def unit(f):
-        return f / jnp.linalg.norm(f, axis=-1, keepdims=True)
-
-    def draws(spread, flat=False):
-        for k_val, k_test in keys:
-            fv, yv = sample_collapsed_features(k_val, etf, counts, cfg.real_val, spread=spread)
-            ft, yt = sample_collapsed_features(k_test, etf, counts, cfg.real_test, spread=spread)
-            if flat:
-                fv, ft = unit(fv), unit(ft)
-            yield fv @ etf, yv, ft @ etf, yt
+    def test_features(spread):
+        return [sample_collapsed_features(k_test, etf, counts, cfg.real_test, spread=spread) for _, k_test in keys]
 
     # balanced test sets: plain accuracy is the class-balanced All accuracy
-    none_curve = {float(sp): float(np.mean([float(jnp.mean(jnp.argmax(lt, -1) == yt)) for _, _, lt, yt in draws(sp)]))
+    none_curve = {float(sp): float(np.mean([float(jnp.mean(jnp.argmax(ft @ etf, -1) == yt))
+                                            for ft, yt in test_features(sp)]))
                   for sp in cfg.ref_spreads}
     spread = min(none_curve, key=lambda sp: abs(none_curve[sp] - none_all))
+    # one sample per draw at the chosen spread, scored as drawn and with unit-norm features
+    sets = [(*sample_collapsed_features(k_val, etf, counts, cfg.real_val, spread=spread), ft, yt)
+            for (k_val, _), (ft, yt) in zip(keys, test_features(spread))]
 
-    def evaluate(flat):
-        return [evaluate_methods(lv, yv, lt, yt, counts, _grids(cfg.gamma_max, cfg.gamma_step),
-                                 many=cfg.real_many, few=cfg.real_few) for lv, yv, lt, yt in draws(spread, flat)]
+    def evaluate(transform):
+        return [evaluate_methods(transform(fv) @ etf, yv, transform(ft) @ etf, yt, counts,
+                                 _grids(cfg.gamma_max, cfg.gamma_step), many=cfg.real_many, few=cfg.real_few)
+                for fv, yv, ft, yt in sets]
 
-    evals, flat = evaluate(False), evaluate(True)
+    evals = evaluate(lambda f: f)
+    flat = evaluate(lambda f: f / jnp.linalg.norm(f, axis=-1, keepdims=True))
     log("(b') NC model at (b)'s counts: spread %.2f (unadjusted All %.4f vs measured %.4f)", spread,
         none_curve[spread], none_all)
     return {"spread": spread, "none_curve": none_curve, "evals": evals, "summary": _summarise(evals),
