@@ -690,7 +690,7 @@ def _tree_gather_index(choices: jax.Array, structure: SpnStructure,
 
 
 def top_down_mh(structure: SpnStructure, data: jax.Array, prior: SpnPrior, *,
-                block_size: int = 128) -> Sampler:
+                block_size: int = 128, unroll: int = 8) -> Sampler:
     """Collapsed top-down Metropolis-Hastings sampler of Yokoi & Sato (2024, arXiv 2406.12353).
 
     One sweep visits every datum once in a fresh random order. The target of datum ``n``'s tree
@@ -734,6 +734,10 @@ def top_down_mh(structure: SpnStructure, data: jax.Array, prior: SpnPrior, *,
             for Gaussian leaves keep the float32 sums accurate).
         prior: conjugate prior.
         block_size: data per block (``>= 1``; capped at ``N``).
+        unroll: data per iteration of the compiled sequential loop (``lax.scan``'s ``unroll``;
+            ``>= 1``). The results do not depend on it (bit-identical on the CPU); the loop is
+            latency-bound on every backend, and 8 took a sweep from 10.6 to 8.4 us per datum on an
+            H100 (2026-11-28; 10.1 to 9.7 us on 2 CPU cores) for about 0.5 s more compile time.
 
     Returns:
         A :class:`Sampler`; ``init`` draws uniform trees.
@@ -741,6 +745,8 @@ def top_down_mh(structure: SpnStructure, data: jax.Array, prior: SpnPrior, *,
     data = _check_data(data, structure, prior)
     if block_size < 1:
         raise ValueError(f"block_size must be >= 1, got {block_size}")
+    if unroll < 1:
+        raise ValueError(f"unroll must be >= 1, got {unroll}")
     layout = count_layout(structure)
     cfg = structure.cfg
     gaussian = cfg.leaf is LeafKind.GAUSSIAN
@@ -831,7 +837,7 @@ def top_down_mh(structure: SpnStructure, data: jax.Array, prior: SpnPrior, *,
         thr = log_u + lq(g_new) - lq(g_old)
         ints = jnp.concatenate([idx_old, idx_new, g_old, g_new], axis=1)
         flts = jnp.concatenate([val_old, val_new, xb, thr[:, None], valid[:, None]], axis=1)
-        counts, accept = jax.lax.scan(sequential, counts, (ints, flts))
+        counts, accept = jax.lax.scan(sequential, counts, (ints, flts), unroll=unroll)
         z = jnp.where(accept[:, None], z_new, zb)
         return counts, (z, accept)
 

@@ -296,3 +296,33 @@ def test_samplers_reject_bad_data_and_mismatched_priors():
         make_prior(4, alpha=0.0)
     with pytest.raises(ValueError, match="kappa0"):
         make_normal_gamma_prior(4, kappa0=-1.0)
+
+
+@pytest.mark.parametrize("leaf", list(LeafKind))
+def test_top_down_unroll_changes_speed_not_the_chain(leaf):
+    # the sequential loop's unroll (3: not a divisor of the block of 5, so scan's remainder path
+    # runs too) must give the chain of the plain loop, bit for bit
+    if leaf is LeafKind.BERNOULLI:
+        cfg, x, prior = TINY, jnp.concatenate([X_TINY, 1 - X_TINY, X_TINY[:1]]), make_prior(4)
+    else:
+        cfg, x, prior = TINY_G, jnp.concatenate([X_TINY_G, -X_TINY_G, X_TINY_G[:1]]), make_normal_gamma_prior(4)
+    st = build_structure(jax.random.PRNGKey(0), cfg)
+
+    def chain(unroll):
+        sampler = make_sampler(SamplerKind.TOP_DOWN, st, x, prior, block_size=5, unroll=unroll)
+
+        @functools.partial(jax.jit, compiler_options=FAST_COMPILE)
+        def run(key):
+            def sweep(state, k):
+                state, info = sampler.step(k, state)
+                return state, info.acceptance_rate
+            return jax.lax.scan(sweep, sampler.init(key), jax.random.split(key, 6))
+
+        return run(jax.random.PRNGKey(3))
+
+    (s1, a1), (s3, a3) = chain(1), chain(3)
+    assert float(jnp.mean(a1)) > 0.0  # the chain moves
+    np.testing.assert_array_equal(np.asarray(s1.choices), np.asarray(s3.choices))
+    np.testing.assert_array_equal(np.asarray(s1.counts), np.asarray(s3.counts))
+    with pytest.raises(ValueError, match="unroll must be >= 1"):
+        make_sampler(SamplerKind.TOP_DOWN, st, x, prior, unroll=0)
