@@ -28,13 +28,13 @@ Claims (computed from this run's measurements):
   * (c) MLA-implied angles track the NC-optimal ones: max error <= 3 degrees (K = 100) and below
     ALA's best-fit error.
 Expected (quick, measured here; see docs/longtail_mla.md): (a) All none 80.6 / ALA 82.5 / MLA 83.5 /
-1vs1 83.4 over 16 draws, Few 42 -> 53 (gain 11.0, SE 0.2); (b) digits All none 89.2 / ALA 92.5 /
-MLA 92.0 / 1vs1 92.0 (MLA >= ALA does not hold there: MLA - ALA = -0.53 points, SE 0.20 over
-32 runs, where the NC model (b') at the same counts and difficulty predicts +0.74, SE 0.11, but -0.51 with its features rescaled to unit norm:
-the sign follows whether a feature's norm grows with its uncertainty, as in the Gaussian model, or
-not, as on digits, whose tail-class test features are the shortest);
-(c) K=100, gamma_1v1=1: MLA max angle error 0.8 degrees, ALA 16. Values move by a few tenths
-between CPUs (float summation order); the verdicts do not.
+1vs1 83.4 over 16 draws, Few 42 -> 53 (gain 11.0, SE 0.2); (b) digits All none 89.2 / ALA 92.5 / MLA
+92.0 / 1vs1 92.0 (MLA >= ALA does not hold there: MLA - ALA = -0.53 points, SE 0.20 over 32 runs,
+where the NC model (b') at the same counts and difficulty predicts +0.74, SE 0.11, but -0.51 with
+its features rescaled to unit norm: the sign follows whether a feature's norm grows with its
+uncertainty, as in the Gaussian model, or not, as on digits, whose tail-class test features are the
+shortest); (c) K=100, gamma_1v1=1: MLA max angle error 0.8 degrees, ALA 16. Values move by a few
+tenths between CPUs (float summation order); the verdicts do not.
 
 Runtime on 2 CPU cores: smoke ~1 min, quick 35-80 s idle (223 s on loaded cores); full (CIFAR-100-LT,
 ResNet-34, 320 epochs) hours on one GPU and needs the CIFAR python batches under $JAXML_DATA.
