@@ -728,6 +728,11 @@ def top_down_mh(structure: SpnStructure, data: jax.Array, prior: SpnPrior, *,
     accumulate across sweeps (binary counts are exact integers). The last ``N mod block_size`` data
     form a padded block whose padding never changes the counts.
 
+    Several chains: ``jax.jit(jax.vmap(sampler.step))`` over per-chain keys and stacked states.
+    The sequential loop is latency-bound, so on a GPU chains are nearly free: on an H100 (16,000
+    nltcs rows, R = 32) one chain took 138 ms per sweep and 32 vmapped chains 179 ms, 5.6 ms per
+    chain (2 CPU cores: 4 chains 119 ms per chain against 183 ms for one).
+
     Args:
         structure: compiled structure (Bernoulli or Gaussian leaves, matching ``prior``).
         data: ``(N, D)`` training data (0/1 for Bernoulli leaves; roughly standardised real values
