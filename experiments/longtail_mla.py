@@ -73,6 +73,7 @@ from jaxml.longtail import (
     input_normaliser,
     mla_boundary_angle,
     nc_boundary_angle,
+    nc_head,
     nc_loss_fn,
     nc_optimizer,
     sample_collapsed_features,
@@ -124,6 +125,8 @@ class Config(ExperimentConfig):
     augment: bool = param(False, help="random crop + flip (CIFAR)")
     head_bias: bool = param(False, help="train a per-class bias on the ETF head (the official code's "
                                         "ETFClassifier); stage 2 then scores h W + b")
+    head_norm: bool = param(False, help="train a per-class norm of the ETF head's columns (the official code's "
+                                        "ETFClassifier with train_etf_norm); stage 2 then scores h W diag(g)")
     real_seeds: int = param(32, lo=1, hi=1000, help="training runs (split + init), averaged")
     batched_runs: bool = param(True, help="train all runs as one vmapped sweep of train_pure (no checkpoints); "
                                           "False: one jaxml.train.train run after another (checkpoints, --resume)")
@@ -321,12 +324,14 @@ def _run_setup(cfg: Config, run: int):
 
 def _recipe(cfg: Config) -> NCRecipe:
     return NCRecipe(lr=cfg.lr, weight_decay=cfg.weight_decay, feature_penalty=cfg.feature_penalty,
-                    steps=cfg.steps, batch_size=cfg.batch_size, augment=cfg.augment, head_bias=cfg.head_bias)
+                    steps=cfg.steps, batch_size=cfg.batch_size, augment=cfg.augment, head_bias=cfg.head_bias,
+                    head_norm=cfg.head_norm)
 
 
-def _stage2(cfg: Config, run: int, data, etf, bias, f_train, f_val, f_test, ce: float, acc: float) -> dict:
-    """Stage 2 of one run: NC metrics (train and test features), every adjuster tuned on validation
-    and tested on the trained model's logits ``h W + b`` (``bias`` None without ``head_bias``)."""
+def _stage2(cfg: Config, run: int, data, etf, head, f_train, f_val, f_test, ce: float, acc: float) -> dict:
+    """Stage 2 of one run: NC metrics (train and test features, against the fixed ETF ``etf``), every
+    adjuster tuned on validation and tested on the trained model's logits ``h W' + b``, with
+    ``head = (W', b) = nc_head(...)`` (``W' = etf`` and ``b`` None with the paper's head)."""
     num_classes = len(data.class_counts)
     y_train = jnp.asarray(data.y_train)
     norms = class_mean_norms(f_train, y_train, num_classes)
@@ -338,7 +343,8 @@ def _stage2(cfg: Config, run: int, data, etf, bias, f_train, f_val, f_test, ce: 
     own_cos = jnp.sum(f_test * etf.T[y_test], axis=-1) / t_norm
     onehot = jax.nn.one_hot(y_test, num_classes)
     per_class = onehot.T / jnp.sum(onehot, axis=0)[:, None]
-    val_logits, test_logits = etf_logits(f_val, etf, bias=bias), etf_logits(f_test, etf, bias=bias)
+    weights, bias = head
+    val_logits, test_logits = etf_logits(f_val, weights, bias=bias), etf_logits(f_test, weights, bias=bias)
     ev = evaluate_methods(val_logits, data.y_val, test_logits, data.y_test, data.class_counts,
                           _grids(cfg.gamma_max, cfg.gamma_step), feature_norms=norms,
                           many=cfg.real_many, few=cfg.real_few)
@@ -346,7 +352,9 @@ def _stage2(cfg: Config, run: int, data, etf, bias, f_train, f_val, f_test, ce: 
         acc, {k: round(v, 3) for k, v in nc.items()}, {k: round(v, 3) for k, v in nc_test.items()},
         {LABELS[m]: round(e.test["all"], 4) for m, e in ev.items()})
     return {"eval": ev, "nc": nc, "nc_test": nc_test, "counts": data.class_counts,
-            "test_norm": np.asarray(per_class @ t_norm), "test_cos": np.asarray(per_class @ own_cos)}
+            "test_norm": np.asarray(per_class @ t_norm), "test_cos": np.asarray(per_class @ own_cos),
+            "head_norm": np.asarray(jnp.linalg.norm(weights, axis=0)),
+            "head_bias": np.zeros(num_classes) if bias is None else np.asarray(bias)}
 
 
 def train_real(cfg: Config, run: int) -> dict:
@@ -363,9 +371,10 @@ def train_real(cfg: Config, run: int) -> dict:
                 num_steps=cfg.steps, key=k_train, log_every=max(1, cfg.steps // 5),
                 checkpoint_dir=ctx.checkpoint_dir(f"{cfg.dataset}_run{run}") if cfg.checkpoint_every else None,
                 checkpoint_every=cfg.checkpoint_every, resume=ctx.resume, desc=f"{cfg.dataset}/run{run}")
-    params, bias = split_nc_params(res.state.params, recipe)
+    params, _ = split_nc_params(res.state.params, recipe)
     feats = functools.partial(batched_features, params, backbone=backbone, x_train=data.x_train)
-    return _stage2(cfg, run, data, etf, bias, feats(data.x_train), feats(data.x_val), feats(data.x_test),
+    return _stage2(cfg, run, data, etf, nc_head(res.state.params, etf, recipe),
+                   feats(data.x_train), feats(data.x_val), feats(data.x_test),
                    float(np.mean(res.history["ce"][-20:])), float(np.mean(res.history["train_acc"][-20:])))
 
 
@@ -404,10 +413,11 @@ def train_real_batched(cfg: Config) -> list[dict]:
 
     results = []
     for r, (data, _, etf, _, _) in enumerate(setups):
-        params, bias = split_nc_params(jax.tree_util.tree_map(lambda a, r=r: a[r], out["params"]), recipe)
+        run_params = jax.tree_util.tree_map(lambda a, r=r: a[r], out["params"])
+        params, _ = split_nc_params(run_params, recipe)
         f = functools.partial(features, params, data.x_train)
-        results.append(_stage2(cfg, r, data, etf, bias, f(data.x_train), f(data.x_val), f(data.x_test),
-                               float(out["ce"][r]), float(out["acc"][r])))
+        results.append(_stage2(cfg, r, data, etf, nc_head(run_params, etf, recipe), f(data.x_train), f(data.x_val),
+                               f(data.x_test), float(out["ce"][r]), float(out["acc"][r])))
     return results
 
 
@@ -629,13 +639,19 @@ def main(cfg: Config) -> Result:
     mean_norm = np.mean([r["test_norm"] for r in runs], axis=0).astype(np.float64)
     mean_cos = np.mean([r["test_cos"] for r in runs], axis=0).astype(np.float64)
     m = metrics
+    head = ""
+    if cfg.head_norm or cfg.head_bias:
+        learned = [(name, np.mean([r[key] for r in runs], axis=0)) for name, key, on in
+                   (("column norms", "head_norm", cfg.head_norm), ("bias", "head_bias", cfg.head_bias)) if on]
+        head = "Trained ETF head (mean over runs, head to tail): " + "; ".join(
+            f"{name} {np.round(v.astype(np.float64), 2).tolist()}" for name, v in learned) + ". "
     notes = (f"(b) training counts per class: {counts.tolist()}. NC metrics (mean over runs), training features: NC1 "
              f"{m['real_nc1']:.3f}, NC2 (ETF distance) {m['real_nc2_etf_distance']:.3f}, NC3 "
              f"{m['real_nc3_alignment']:.3f}; "
              f"test features: NC1 {m['real_test_nc1']:.3f}, NC2 {m['real_test_nc2_etf_distance']:.3f}, NC3 "
              f"{m['real_test_nc3_alignment']:.3f}. Per class (head to tail), mean test-feature norm "
              f"{np.round(mean_norm, 2).tolist()} and mean cosine to the own ETF vector "
-             f"{np.round(mean_cos, 2).tolist()}. "
+             f"{np.round(mean_cos, 2).tolist()}. " + head +
              f"All(MLA) - All(ALA): {np.mean(runs_diff):+.2f} points, SE {m['real_mla_minus_ala_points_se']:.2f}, "
              f"95% bootstrap CI [{m['real_mla_minus_ala_ci95_low']:+.2f}, {m['real_mla_minus_ala_ci95_high']:+.2f}], "
              f"MLA ahead in {int(m['real_mla_wins'])} and behind in {int(m['real_mla_losses'])} of {n_runs} runs; "

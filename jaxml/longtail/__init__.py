@@ -60,6 +60,7 @@ from jaxml.longtail.recipe import (
     batched_features,
     init_nc_params,
     input_normaliser,
+    nc_head,
     nc_loss_fn,
     nc_optimizer,
     split_nc_params,
@@ -84,6 +85,6 @@ __all__ = [
     "Backbone", "BackboneConfig", "apply_backbone", "init_backbone",
     "class_spreads", "sample_collapsed_features",
     "NCRecipe", "augment_crop_flip", "batch_sampler", "batched_features", "input_normaliser", "nc_loss_fn",
-    "nc_optimizer", "init_nc_params", "split_nc_params",
+    "nc_optimizer", "init_nc_params", "split_nc_params", "nc_head",
     "GammaSearch", "MethodEvaluation", "accuracy_curve", "evaluate_methods", "predict_batched", "tune_gamma",
 ]

@@ -6,7 +6,8 @@ Loss (one mini-batch ``B``, backbone features ``h_i``, fixed simplex-ETF head ``
     L = mean_i CE(s * h_i @ W, y_i) + lambda/2 * mean_i ||h_i||^2
 
 plus coupled weight decay ``wd * theta`` added to the gradient (PyTorch-style SGD weight decay),
-optionally with a trained per-class bias on the head (``logits = s h W + b``, ``NCRecipe.head_bias``),
+optionally with a trained per-class bias on the head (``logits = s h W + b``, ``NCRecipe.head_bias``)
+and trained per-class norms of its columns (``logits = s h W diag(g)``, ``NCRecipe.head_norm``),
 SGD with momentum 0.9 and a cosine learning-rate schedule. The paper: ResNet-34, ``wd = 5e-3``,
 ``lambda = 1e-2``, ``lr = 0.01``, batch 64, 320 epochs, random-crop + flip augmentation for CIFAR.
 Mini-batches are drawn uniformly from the long-tailed training set (instance-balanced sampling,
@@ -27,7 +28,7 @@ from jaxml.longtail.models import BackboneConfig, apply_backbone, init_backbone
 
 __all__ = [
     "NCRecipe", "nc_optimizer", "nc_loss_fn", "batch_sampler", "augment_crop_flip", "input_normaliser",
-    "batched_features", "init_nc_params", "split_nc_params",
+    "batched_features", "init_nc_params", "split_nc_params", "nc_head",
 ]
 
 
@@ -48,6 +49,12 @@ class NCRecipe:
         default (the paper's head is ``h W``); the official code's ``ETFClassifier`` keeps the ETF
         directions fixed but trains such a bias, so this switch reproduces that variant. The bias
         gets the same coupled weight decay as every other parameter.
+      head_norm: train a per-class norm ``g_k`` (initialised to 1) of the ETF head's columns,
+        ``logits = s h W diag(g) (+ b)``: the directions stay a fixed simplex ETF, the lengths are
+        learned. Off by default (the paper's head has equal unit norms); the official code's
+        ``ETFClassifier`` stores the head as directions times trainable norms and trains the norms
+        when its ``train_etf_norm`` option is set, so this switch reproduces that variant. The
+        norms get the same coupled weight decay as every other parameter.
     """
 
     lr: float = 0.01
@@ -59,6 +66,7 @@ class NCRecipe:
     logit_scale: float = 1.0
     augment: bool = False
     head_bias: bool = False
+    head_norm: bool = False
 
     def __post_init__(self):
         checks = {
@@ -89,27 +97,48 @@ def init_nc_params(key: jax.Array, backbone: BackboneConfig, num_classes: int, r
     """Trainable parameters of neural-collapse training.
 
     The backbone's parameters (:func:`jaxml.longtail.init_backbone`) as they are, or, with
-    ``recipe.head_bias``, ``{"backbone": ..., "head_bias": zeros(K)}`` (the ETF itself is never a
-    parameter). :func:`split_nc_params` undoes the layout.
+    ``recipe.head_bias`` and/or ``recipe.head_norm``, ``{"backbone": ..., "head_bias": zeros(K),
+    "head_norm": ones(K)}`` (each head entry only when its switch is on; the ETF directions are
+    never a parameter). :func:`split_nc_params` and :func:`nc_head` read the layout.
     """
     params = init_backbone(key, backbone)
+    if not (recipe.head_bias or recipe.head_norm):
+        return params
+    out = {"backbone": params}
     if recipe.head_bias:
-        return {"backbone": params, "head_bias": jnp.zeros((num_classes,), jnp.float32)}
-    return params
+        out["head_bias"] = jnp.zeros((num_classes,), jnp.float32)
+    if recipe.head_norm:
+        out["head_norm"] = jnp.ones((num_classes,), jnp.float32)
+    return out
 
 
 def split_nc_params(params: dict, recipe: NCRecipe) -> tuple[dict, jax.Array | None]:
     """``(backbone_params, b)`` of :func:`init_nc_params`'s layout; ``b = None`` without a head bias.
 
-    Stage 2 scores a feature ``h`` with ``etf_logits(h, W, s, b) = s h W + b``, the logits the
-    model was trained with.
+    Stage 2 scores a feature ``h`` with the logits the model was trained with,
+    ``etf_logits(h, W', s, b) = s h W' + b`` where ``(W', b) = nc_head(params, W, recipe)``.
     """
-    if recipe.head_bias:
-        if not (isinstance(params, dict) and set(params) == {"backbone", "head_bias"}):
-            raise ValueError("split_nc_params: recipe.head_bias is set but params are not "
-                             "{'backbone', 'head_bias'}; build them with init_nc_params(..., recipe)")
-        return params["backbone"], params["head_bias"]
+    if recipe.head_bias or recipe.head_norm:
+        want = {"backbone"} | ({"head_bias"} if recipe.head_bias else set()) | (
+            {"head_norm"} if recipe.head_norm else set())
+        if not (isinstance(params, dict) and set(params) == want):
+            raise ValueError(f"split_nc_params: the recipe (head_bias={recipe.head_bias}, "
+                             f"head_norm={recipe.head_norm}) expects params with keys {sorted(want)}; "
+                             "build them with init_nc_params(..., recipe) for the same recipe")
+        return params["backbone"], params.get("head_bias")
     return params, None
+
+
+def nc_head(params: dict, etf: jax.Array, recipe: NCRecipe) -> tuple[jax.Array, jax.Array | None]:
+    """The trained head ``(W diag(g), b)`` of :func:`init_nc_params`'s layout.
+
+    ``W`` is the fixed simplex ETF ``(d, K)``; ``g`` the trained per-class norms
+    (``recipe.head_norm``, else all 1, and ``W`` is returned as it is); ``b`` the trained bias
+    (``recipe.head_bias``, else None). Logits: ``etf_logits(h, W diag(g), s, b)``.
+    """
+    _, bias = split_nc_params(params, recipe)
+    weights = etf * params["head_norm"][None, :] if recipe.head_norm else etf
+    return weights, bias
 
 
 def nc_loss_fn(
@@ -125,9 +154,10 @@ def nc_loss_fn(
     def loss_fn(params, batch, key):
         del key
         x, y = batch
-        body, bias = split_nc_params(params, recipe)
+        body, _ = split_nc_params(params, recipe)
+        weights, bias = nc_head(params, etf, recipe)
         h = apply_backbone(body, x, backbone)
-        logits = etf_logits(h, etf, recipe.logit_scale, bias)
+        logits = etf_logits(h, weights, recipe.logit_scale, bias)
         ce = jnp.mean(optax.softmax_cross_entropy(logits, jax.nn.one_hot(y, num_classes)))
         loss = ce + feature_norm_penalty(h, recipe.feature_penalty)
         metrics = {

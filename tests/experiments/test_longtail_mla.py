@@ -104,14 +104,15 @@ def test_config_validation():
         exp.Config(dataset="imagenet")
 
 
-@pytest.mark.parametrize("head_bias", [False, True])
-def test_batched_runs_match_sequential_train(head_bias):
+@pytest.mark.parametrize(("head_bias", "head_norm"), [(False, False), (True, False), (False, True)])
+def test_batched_runs_match_sequential_train(head_bias, head_norm):
     """The vmapped sweep over runs (quick mode) trains the same models as jaxml.train.train one run at a
     time (the full-mode path): same splits, keys and steps, so the same features up to float rounding,
-    with the paper's bias-free ETF head and with the official code's trained head bias."""
-    cfg = dataclasses.replace(exp.get_config("smoke"), steps=30, real_seeds=2, head_bias=head_bias)
+    with the paper's plain ETF head and with the official code's trained head bias or column norms."""
+    cfg = dataclasses.replace(exp.get_config("smoke"), steps=30, real_seeds=2, head_bias=head_bias,
+                              head_norm=head_norm)
     batched = exp.train_real_batched(cfg)
-    runs = (0, 1) if not head_bias else (1,)
+    runs = (0, 1) if not (head_bias or head_norm) else (1,)
     for run in runs:
         seq = exp.train_real(cfg, run)
         for name in ("nc1", "nc2_etf_distance", "nc3_alignment", "mean_norm"):
@@ -119,3 +120,6 @@ def test_batched_runs_match_sequential_train(head_bias):
         np.testing.assert_allclose(batched[run]["test_norm"], seq["test_norm"], rtol=1e-3)
         none = exp.AdjustMethod.NONE
         assert batched[run]["eval"][none].test["all"] == pytest.approx(seq["eval"][none].test["all"], abs=2e-3)
+        np.testing.assert_allclose(batched[run]["head_norm"], seq["head_norm"], rtol=1e-4)
+        if head_norm:   # 30 steps of SGD move the norms off their initial 1
+            assert np.max(np.abs(seq["head_norm"] - 1.0)) > 1e-4

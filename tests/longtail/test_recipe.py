@@ -1,4 +1,4 @@
-"""The neural-collapse recipe's parameter layouts and loss, with and without the ETF head bias."""
+"""The neural-collapse recipe's parameter layouts and loss, with and without the ETF head bias and norms."""
 
 import jax
 import jax.numpy as jnp
@@ -13,6 +13,7 @@ from jaxml.longtail import (
     apply_backbone,
     init_backbone,
     init_nc_params,
+    nc_head,
     nc_loss_fn,
     simplex_etf,
     split_nc_params,
@@ -62,3 +63,43 @@ def test_head_bias_enters_the_logits_and_its_gradient_is_mean_softmax_minus_oneh
     # without the bias the same backbone gives different logits, hence a different CE
     _, plain = nc_loss_fn(CFG, etf, NCRecipe(feature_penalty=1e-2))(params["backbone"], (x, y), None)
     assert abs(float(plain["ce"]) - float(ce)) > 1e-3
+
+
+def test_head_norm_layout_nc_head_and_clear_error_on_a_mismatch():
+    etf = simplex_etf(jax.random.key(1), K, CFG.feature_dim)
+    recipe = NCRecipe(head_norm=True)
+    params = init_nc_params(jax.random.key(0), CFG, K, recipe)
+    assert set(params) == {"backbone", "head_norm"}
+    np.testing.assert_array_equal(params["head_norm"], np.ones(K))
+    params["head_norm"] = jnp.arange(1.0, K + 1.0)
+    weights, bias = nc_head(params, etf, recipe)
+    assert bias is None
+    # directions stay the ETF's, lengths are the trained norms (the ETF's columns have unit norm)
+    np.testing.assert_allclose(np.linalg.norm(weights, axis=0), np.arange(1.0, K + 1.0), rtol=1e-6)
+    np.testing.assert_allclose(np.asarray(weights) / np.linalg.norm(weights, axis=0), etf, atol=1e-6)
+    both = NCRecipe(head_bias=True, head_norm=True)
+    assert set(init_nc_params(jax.random.key(0), CFG, K, both)) == {"backbone", "head_bias", "head_norm"}
+    with pytest.raises(ValueError, match="head_norm"):
+        split_nc_params(params, both)   # no head_bias entry
+    # the paper's head: nc_head hands back the ETF itself
+    plain = init_nc_params(jax.random.key(0), CFG, K, NCRecipe())
+    weights, bias = nc_head(plain, etf, NCRecipe())
+    assert weights is etf and bias is None
+
+
+def test_head_norm_gradient_is_mean_of_softmax_minus_onehot_times_the_etf_logit():
+    """dCE/dg_k = mean_i (softmax_k - [y_i = k]) * s <h_i, w_k> for logits s h W diag(g) + b."""
+    recipe = NCRecipe(head_norm=True, head_bias=True, feature_penalty=1e-2, logit_scale=2.0)
+    etf = simplex_etf(jax.random.key(1), K, CFG.feature_dim)
+    params = init_nc_params(jax.random.key(2), CFG, K, recipe)
+    params["head_norm"] = jnp.linspace(0.5, 1.5, K)
+    params["head_bias"] = jnp.linspace(-0.3, 0.3, K)
+    x, y = _batch(jax.random.key(3))
+    grads, metrics = jax.grad(nc_loss_fn(CFG, etf, recipe), has_aux=True)(params, (x, y), None)
+    raw = 2.0 * apply_backbone(params["backbone"], x, CFG) @ etf
+    logits = raw * params["head_norm"][None, :] + params["head_bias"][None, :]
+    residual = jax.nn.softmax(logits) - jax.nn.one_hot(y, K)
+    np.testing.assert_allclose(grads["head_norm"], jnp.mean(residual * raw, axis=0), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(grads["head_bias"], jnp.mean(residual, axis=0), rtol=1e-5, atol=1e-6)
+    ce = jnp.mean(optax.softmax_cross_entropy(logits, jax.nn.one_hot(y, K)))
+    assert float(metrics["ce"]) == pytest.approx(float(ce), rel=1e-6)
