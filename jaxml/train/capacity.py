@@ -18,6 +18,9 @@ module makes that measurement a library call:
   model's, see :func:`size_mask`), and its parameter count is the number of ones in the mask.
 * :func:`capacity_search` combines the two: size = d_model at a fixed depth (``SizeAxis.WIDTH``)
   or the number of blocks at a fixed width (``SizeAxis.DEPTH``).
+* :func:`capacity_map` trains *every* given size on every data set (no search): the whole
+  memorisation map, which shows where the success oracle is not monotone and where the budget,
+  not the size, decides.
 
 "Memorises" means: at the end of the step budget, the argmax prediction is right for *every*
 label (next-token: the last position; seq2seq: every position). A size succeeds when at least
@@ -57,6 +60,8 @@ __all__ = [
     "parameter_count",
     "make_trainer",
     "capacity_search",
+    "CapacityMap",
+    "capacity_map",
 ]
 
 
@@ -150,6 +155,27 @@ class CapacityResult(NamedTuple):
     probes: dict[int, float]
     accuracy: dict[int, float]
     rounds: int
+
+
+class CapacityMap(NamedTuple):
+    """Outcome of :func:`capacity_map` for ``P`` data sets and ``Z`` sizes.
+
+    Attributes:
+      sizes: the sizes trained, ``(Z,)``.
+      accuracy: final training accuracy, ``(P, Z, seeds)``.
+      memorised: whether at least ``min_successes`` seeds memorised, ``(P, Z)``.
+      params: parameter count of each (data set, size) model, ``(P, Z)``.
+      min_size: per data set, the smallest memorising size (None: none memorised).
+      violations: per data set, sizes that failed although a smaller size memorised (the oracle's
+        departures from monotonicity; a search assumes there are none).
+    """
+
+    sizes: np.ndarray
+    accuracy: np.ndarray
+    memorised: np.ndarray
+    params: np.ndarray
+    min_size: list[int | None]
+    violations: list[list[int]]
 
 
 def bisect_min_sizes(oracle: Callable[[list[list[int]]], Sequence[Sequence[bool]]], lo: int, hi: int,
@@ -427,6 +453,36 @@ def make_trainer(data: PaddedData, vocab_max: int, classes_max: int, cfg: Capaci
     return run
 
 
+def _memorised(accuracy: np.ndarray, dataset: MemorizeDataset) -> np.ndarray:
+    """Per seed: every label right (accuracy is a mean over ``num_labels`` 0/1 terms)."""
+    return accuracy >= 1.0 - 0.5 / dataset.num_labels
+
+
+def _cell_trainer(datasets: Sequence[MemorizeDataset], cfg: CapacityConfig, key: jax.Array,
+                  progress: Callable[[str], None] | None) -> Callable[[np.ndarray], np.ndarray]:
+    """``train(sizes (P, k)) -> accuracy (P, k, seeds)``: one vmapped call trains data set ``j``
+    at each of its ``k`` sizes with every seed (seed ``s`` uses ``fold_in(key, s)``)."""
+    data, v_max, c_max = pad_datasets(datasets)
+    run = make_trainer(data, v_max, c_max, cfg)
+    P, S = len(datasets), cfg.num_seeds
+    seed_keys = jnp.stack([jax.random.fold_in(key, s) for s in range(S)])
+
+    def train_cells(sizes: np.ndarray) -> np.ndarray:
+        sizes = np.asarray(sizes, np.int32)
+        k = sizes.shape[1]
+        flat_sizes = np.repeat(sizes.reshape(-1), S)
+        flat_problems = np.repeat(np.arange(P, dtype=np.int32), k * S)
+        keys = jnp.tile(seed_keys, (P * k, 1))
+        t0 = time.perf_counter()
+        acc = run(keys, flat_sizes, flat_problems)["accuracy"].reshape(P, k, S)
+        if progress is not None:
+            progress(f"capacity: trained {flat_sizes.size} models ({cfg.num_steps} steps) "
+                     f"in {time.perf_counter() - t0:.1f} s")
+        return acc
+
+    return train_cells
+
+
 def capacity_search(key: jax.Array, datasets: Sequence[MemorizeDataset], cfg: CapacityConfig, *,
                     progress: Callable[[str], None] | None = None) -> list[CapacityResult]:
     """Smallest size (and parameter count) whose trained model memorises each data set.
@@ -445,28 +501,18 @@ def capacity_search(key: jax.Array, datasets: Sequence[MemorizeDataset], cfg: Ca
     Returns:
       One :class:`CapacityResult` per data set.
     """
-    data, v_max, c_max = pad_datasets(datasets)
-    run = make_trainer(data, v_max, c_max, cfg)
-    P, S = len(datasets), cfg.num_seeds
-    seed_keys = jnp.stack([jax.random.fold_in(key, s) for s in range(S)])
+    train_cells = _cell_trainer(datasets, cfg, key, progress)
+    P = len(datasets)
     fractions: list[dict[int, float]] = [{} for _ in range(P)]
     best: list[dict[int, float]] = [{} for _ in range(P)]
 
     def oracle(sizes: list[list[int]]) -> list[list[bool]]:
-        k = len(sizes[0])
-        flat_sizes = np.repeat(np.asarray(sizes, np.int32).reshape(-1), S)
-        flat_problems = np.repeat(np.arange(P, dtype=np.int32), k * S)
-        keys = jnp.tile(seed_keys, (P * k, 1))
-        t0 = time.perf_counter()
-        acc = run(keys, flat_sizes, flat_problems)["accuracy"].reshape(P, k, S)
-        if progress is not None:
-            progress(f"capacity search: trained {flat_sizes.size} models ({cfg.num_steps} steps) "
-                     f"in {time.perf_counter() - t0:.1f} s")
+        acc = train_cells(np.asarray(sizes))
         out = []
         for j in range(P):
             row = []
             for i, s in enumerate(sizes[j]):
-                memorised = acc[j, i] >= 1.0 - 0.5 / datasets[j].num_labels
+                memorised = _memorised(acc[j, i], datasets[j])
                 fractions[j][s] = float(memorised.mean())
                 best[j][s] = float(acc[j, i].max())
                 row.append(int(memorised.sum()) >= cfg.min_successes)
@@ -480,3 +526,42 @@ def capacity_search(key: jax.Array, datasets: Sequence[MemorizeDataset], cfg: Ca
         results.append(CapacityResult(s.min_size, params, dict(sorted(fractions[j].items())),
                                       dict(sorted(best[j].items())), s.rounds))
     return results
+
+
+def capacity_map(key: jax.Array, datasets: Sequence[MemorizeDataset], sizes: Sequence[int], cfg: CapacityConfig,
+                 *, progress: Callable[[str], None] | None = None) -> CapacityMap:
+    """Train every size in ``sizes`` on every data set (all seeds) and report the whole map.
+
+    :func:`capacity_search` asks about a few sizes and assumes that memorisation is monotone in
+    the size; with a fixed optimisation budget it need not be (a larger model can fail where a
+    smaller one succeeded). The map measures every cell, so such departures are seen, and the
+    smallest memorising size is read off without the monotonicity assumption. Cells train as
+    in :func:`capacity_search` (same model family, masks, optimiser and seed keys), in one
+    vmapped, compiled call of ``len(datasets) x len(sizes) x num_seeds`` models.
+
+    Args:
+      key: PRNG key; seed ``s`` uses ``fold_in(key, s)`` (as in :func:`capacity_search`).
+      datasets: data sets (any mix of settings, lengths, vocabularies).
+      sizes: the sizes to train, each in ``[cfg.min_size, cfg.max_size]``.
+      cfg: :class:`CapacityConfig` (``max_size`` sets the masked model every cell lives in).
+      progress: optional callback given one line when the cells are trained.
+
+    Returns:
+      A :class:`CapacityMap`.
+    """
+    sizes = np.asarray(sorted({int(z) for z in sizes}), np.int32)
+    if sizes.size == 0 or sizes[0] < cfg.min_size or sizes[-1] > cfg.max_size:
+        raise ValueError(f"capacity_map: sizes {sizes.tolist()} must be non-empty and within "
+                         f"[min_size, max_size] = [{cfg.min_size}, {cfg.max_size}]; raise cfg.max_size "
+                         "or drop the larger sizes")
+    if not datasets:
+        raise ValueError("capacity_map: give at least one data set")
+    acc = _cell_trainer(datasets, cfg, key, progress)(np.tile(sizes, (len(datasets), 1)))
+    memorised = np.stack([_memorised(acc[j], d).sum(-1) >= cfg.min_successes for j, d in enumerate(datasets)])
+    params = np.asarray([[parameter_count(d, cfg, int(z)) for z in sizes] for d in datasets], np.int64)
+    min_size, violations = [], []
+    for row in memorised:
+        first = int(np.argmax(row)) if row.any() else None
+        min_size.append(None if first is None else int(sizes[first]))
+        violations.append([] if first is None else [int(z) for z, ok in zip(sizes[first:], row[first:]) if not ok])
+    return CapacityMap(sizes, acc, memorised, params, min_size, violations)

@@ -58,3 +58,23 @@ def test_replicates_are_independent_draws_of_the_same_point():
     # one draw reproduces the data of the single-draw configuration
     one, _ = mem._datasets(dataclasses.replace(cfg, replicates=1), mem.jax.random.PRNGKey(0), None)
     assert np.array_equal(np.asarray(one[0].tokens), np.asarray(sets[0].tokens))
+
+
+def test_memorisation_map_reports_every_cell():
+    """The opt-in map (--set map_steps=S) trains every width on every map data set; its metrics and
+    table are read off the CapacityMap, one row per data set and one cell per width."""
+    cfg = dataclasses.replace(mem.get_config("smoke"), map_steps=30, map_n=(4, 8), map_seq2seq_n=(4,),
+                              map_widths=(1, 2, 4), seeds=1)
+    cmap, tags, sets = mem._memorisation_map(cfg, mem.jax.random.PRNGKey(0))
+    assert [(st.value, n) for st, n in tags] == [("next_token", 4), ("next_token", 8), ("seq2seq", 4)]
+    assert cmap.accuracy.shape == (3, 3, 1) and sets[2].num_labels == 4 * cfg.seq_len
+    metrics = {}
+    table, fig = mem._map_outputs(cmap, tags, sets, metrics)
+    rows = table.splitlines()[2:]
+    assert len(rows) == 3 and all(r.count("|") == 3 + 3 + 3 for r in rows)
+    for j, (st, n) in enumerate(tags):
+        got = metrics[f"map_{st.value}_N{n}_min_width"]
+        assert (np.isnan(got) and cmap.min_size[j] is None) or got == cmap.min_size[j]
+        assert rows[j].count("**M**") == int(cmap.memorised[j].sum())
+    assert metrics["map_violations"] == sum(len(v) for v in cmap.violations)
+    assert fig is not None

@@ -85,3 +85,33 @@ def test_masked_search_on_a_tiny_dataset():
     assert res.min_size is not None and res.min_params == K.parameter_count(ds, cfg, res.min_size)
     assert res.probes[res.min_size] == 1.0 and res.accuracy[res.min_size] == 1.0
     assert all(frac == 0.0 for s, frac in res.probes.items() if s < res.min_size)
+
+
+def test_capacity_map_trains_every_cell_like_the_search():
+    """The map trains each (data set, size, seed) cell as the search does: the same keys and
+    budget give the same final accuracies at the sizes the search probed, and min_size /
+    violations are read off the memorised table."""
+    ds = M.random_dataset(jax.random.PRNGKey(0), 12, 4, 3, 2)
+    cfg = K.CapacityConfig(max_size=8, num_steps=150, learning_rate=3e-2, num_seeds=2, probes_per_round=2)
+    key = jax.random.PRNGKey(0)
+    (res,) = K.capacity_search(key, [ds], cfg)
+    cmap = K.capacity_map(key, [ds], [1, 2, 4, 8], cfg)
+    assert cmap.accuracy.shape == (1, 4, 2) and cmap.memorised.shape == (1, 4)
+    np.testing.assert_array_equal(cmap.sizes, [1, 2, 4, 8])
+    for i, z in enumerate(cmap.sizes):
+        assert cmap.params[0, i] == K.parameter_count(ds, cfg, int(z))
+        if int(z) in res.accuracy:   # a size the search also trained: same cell, same result
+            assert cmap.accuracy[0, i].max() == pytest.approx(res.accuracy[int(z)], abs=1e-6)
+    row = cmap.memorised[0]
+    assert row.any() and cmap.min_size[0] == int(cmap.sizes[np.argmax(row)])
+    first = int(np.argmax(row))
+    assert cmap.violations[0] == [int(z) for z, ok in zip(cmap.sizes[first:], row[first:]) if not ok]
+
+
+def test_capacity_map_rejects_sizes_outside_the_masked_model():
+    ds = M.random_dataset(jax.random.PRNGKey(0), 6, 3, 3, 2)
+    cfg = K.CapacityConfig(max_size=4, num_steps=5, num_seeds=1)
+    with pytest.raises(ValueError, match="max_size"):
+        K.capacity_map(jax.random.PRNGKey(0), [ds], [2, 8], cfg)
+    with pytest.raises(ValueError, match="data set"):
+        K.capacity_map(jax.random.PRNGKey(0), [], [2], cfg)
