@@ -93,6 +93,12 @@ def nc_optimizer(recipe: NCRecipe) -> optax.GradientTransformation:
     )
 
 
+def _head_entries(recipe: NCRecipe) -> dict[str, float]:
+    """Trained head entries of the parameter layout and their initial values (bias 0, norms 1)."""
+    return {name: init for name, init, on in (("head_bias", 0.0, recipe.head_bias),
+                                               ("head_norm", 1.0, recipe.head_norm)) if on}
+
+
 def init_nc_params(key: jax.Array, backbone: BackboneConfig, num_classes: int, recipe: NCRecipe) -> dict:
     """Trainable parameters of neural-collapse training.
 
@@ -102,14 +108,8 @@ def init_nc_params(key: jax.Array, backbone: BackboneConfig, num_classes: int, r
     never a parameter). :func:`split_nc_params` and :func:`nc_head` read the layout.
     """
     params = init_backbone(key, backbone)
-    if not (recipe.head_bias or recipe.head_norm):
-        return params
-    out = {"backbone": params}
-    if recipe.head_bias:
-        out["head_bias"] = jnp.zeros((num_classes,), jnp.float32)
-    if recipe.head_norm:
-        out["head_norm"] = jnp.ones((num_classes,), jnp.float32)
-    return out
+    head = {name: jnp.full((num_classes,), init, jnp.float32) for name, init in _head_entries(recipe).items()}
+    return {"backbone": params, **head} if head else params
 
 
 def split_nc_params(params: dict, recipe: NCRecipe) -> tuple[dict, jax.Array | None]:
@@ -118,9 +118,9 @@ def split_nc_params(params: dict, recipe: NCRecipe) -> tuple[dict, jax.Array | N
     Stage 2 scores a feature ``h`` with the logits the model was trained with,
     ``etf_logits(h, W', s, b) = s h W' + b`` where ``(W', b) = nc_head(params, W, recipe)``.
     """
-    if recipe.head_bias or recipe.head_norm:
-        want = {"backbone"} | ({"head_bias"} if recipe.head_bias else set()) | (
-            {"head_norm"} if recipe.head_norm else set())
+    head = _head_entries(recipe)
+    if head:
+        want = {"backbone", *head}
         if not (isinstance(params, dict) and set(params) == want):
             raise ValueError(f"split_nc_params: the recipe (head_bias={recipe.head_bias}, "
                              f"head_norm={recipe.head_norm}) expects params with keys {sorted(want)}; "
