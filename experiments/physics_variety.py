@@ -19,10 +19,13 @@ test MSE on noisy test observations as in the paper):
   * fixed-d sweep (fewer trial functions, d_V = 1, 10, 20, 40): PILR's error rises with d_V
     (paper: 0.012 / 0.13 / 0.33 at d_V = 10 / 20 / 40).
 
-Runtime: smoke ~1 min of CPU, mostly compilation; quick 114 s wall on 2 idle cores, 244 s on 2
-shared cores (9/10 claims hold: diffusion's ridge grows 2.0x, not > 5x, see
-docs/physics_variety.md); full (50
-initial conditions, finer hyperparameter grid, longer Adam): ~30 min on CPU (estimate).
+Every run also reports the test MSE of the training-mean predictor and the ceiling it puts on
+ridge's growth over d (its MSE over ridge's at the smallest d): at diffusion's n = 50 that
+ceiling is about 3.3x, below the claim's 5x (docs/physics_variety.md).
+
+Runtime: smoke ~15 s wall, mostly compilation; quick 53-67 s wall on 2 idle cores, 244 s on 2
+shared cores (9/10 claims hold: diffusion's ridge grows 2.1x, not > 5x); full (50 initial
+conditions, finer hyperparameter grid, longer Adam): ~30 min on CPU (estimate).
 
     jaxml run physics_variety --mode quick
     python experiments/physics_variety.py --mode smoke --out /tmp/pv
@@ -112,7 +115,9 @@ def _regression(cfg: Config, key: jax.Array, *, basis: ph.Basis, sample_ic: Call
     D_forms (F, K, d) stacks the linear constraint matrices (zero rows pad unequal K). With
     ``residual_fn`` (nonlinear D, F = 1) PILR is the soft-constraint Adam fit warm-started from the
     linear part ``D_linear``. Returns arrays: ridge (len(ns), num_ics), pilr (len(ns), F, num_ics),
-    and their excess risks (MSE against the noiseless f*).
+    and their excess risks (MSE against the noiseless f*); mean (len(ns), num_ics): the test MSE of
+    the constant predictor that outputs the training mean, the reference a heavily regularised
+    ridge falls back to (it does not depend on the basis).
 
     Every fit is its own jitted call (vmapped over initial conditions and candidates), and each is
     finished before the next starts. One jitted program holding several independent batched
@@ -157,17 +162,31 @@ def _regression(cfg: Config, key: jax.Array, *, basis: ph.Basis, sample_ic: Call
         pred = np.einsum("imd,id->im", Pt, np.asarray(w))
         return ((pred - yt) ** 2).mean(-1), ((pred - ct) ** 2).mean(-1)
 
-    out: dict[str, list] = {"ridge": [], "pilr": [], "ridge_excess": [], "pilr_excess": []}
+    out: dict[str, list] = {"ridge": [], "pilr": [], "ridge_excess": [], "pilr_excess": [], "mean": []}
     for P, y in batch["train"]:
         args = (P, y, batch["Pv"], batch["yv"])
+        out["mean"].append(((yt - np.asarray(y).mean(-1, keepdims=True)) ** 2).mean(-1))
         m, e = test_mse(jax.device_get(fit_ridge(*args)))
         out["ridge"].append(m)
         out["ridge_excess"].append(e)
         fits = [test_mse(jax.device_get(fit_pilr(*args, batch["k_fit"], D_forms[f]))) for f in range(D_forms.shape[0])]
         out["pilr"].append(np.stack([f[0] for f in fits]))
         out["pilr_excess"].append(np.stack([f[1] for f in fits]))
-    # ridge (n, ic), pilr (n, F, ic)
+    # ridge and mean (n, ic), pilr (n, F, ic)
     return {k: np.stack(v) for k, v in out.items()}
+
+
+def _variety_dims(out: dict[str, Any], d: int, cons: dict[str, ph.OperatorConstraint],
+                  pts: jax.Array) -> dict[str, jax.Array]:
+    """Estimated d_V (``variety_dimension`` at the simulated points ``pts``) and exact
+    ``d - rank D_mat`` of every constraint form at basis size d, written into ``out["dV"]`` and
+    ``out["dV_exact"]``; returns the constraint matrices ``{form: D_mat}``."""
+    mats = {}
+    for form, c in cons.items():
+        mats[form] = c.matrix()
+        out["dV"][(form, d)] = ph.variety_dimension(c.residual, pts)
+        out["dV_exact"][(form, d)] = ph.linear_variety_dimension(mats[form])
+    return mats
 
 
 def _stack_forms(mats: list[jax.Array]) -> jax.Array:
@@ -194,11 +213,7 @@ def oscillator(cfg: Config, key: jax.Array) -> dict[str, Any]:
         cons = {"strong": ph.OperatorConstraint(basis, op, strong_tr), "weak": ph.OperatorConstraint(basis, op, weak_tr)}
         ics = ph.sample_oscillator_conditions(jax.random.fold_in(key, 10_000 + d), cfg.dv_points)
         pts = ph.project_many(basis, sol, ics, jnp.linspace(0.0, TWO_PI, 4 * d + 8))
-        mats = {}
-        for form, c in cons.items():
-            mats[form] = c.matrix()
-            out["dV"][(form, d)] = ph.variety_dimension(c.residual, pts)
-            out["dV_exact"][(form, d)] = ph.linear_variety_dimension(mats[form])
+        mats = _variety_dims(out, d, cons, pts)
         out["reg"][d] = _regression(
             cfg, k_reg, basis=basis,
             sample_ic=lambda k: ph.sample_oscillator_conditions(k, 1)[0], solution=sol,
@@ -233,11 +248,7 @@ def diffusion(cfg: Config, key: jax.Array) -> dict[str, Any]:
         cons = {"strong": ph.OperatorConstraint(basis, op, strong_tr), "weak": ph.OperatorConstraint(basis, op, weak_tr)}
         ics = jax.vmap(sample_ic)(jax.random.split(jax.random.fold_in(key, 10_000 + d), cfg.dv_points))
         pts = ph.project_many(basis, sol, ics, fit_grid)
-        mats = {}
-        for form, c in cons.items():
-            mats[form] = c.matrix()
-            out["dV"][(form, d)] = ph.variety_dimension(c.residual, pts)
-            out["dV_exact"][(form, d)] = ph.linear_variety_dimension(mats[form])
+        mats = _variety_dims(out, d, cons, pts)
         out["reg"][d] = _regression(
             cfg, k_reg, basis=basis, sample_ic=sample_ic, solution=sol,
             sample_x=lambda k, n: ph.sample_box(k, n, lows, highs), ns=tuple(cfg.diff_n),
@@ -394,6 +405,20 @@ def main(cfg: Config) -> Result:
         Claim.check("diffusion_dV_is_5", "diffusion: estimated d_V = 5 at every d, strong and weak forms "
                     "(max |d_V - 5| over all cases)", dv_dev(dif, 5), 0.0, "<="),
     ]
+    # the constant predictor (training mean) as a reference for ridge: the data do not depend on
+    # d (paired design), so it is read at the smallest d; ceiling = its MSE over ridge's at that d
+    ceil_tab = ["| system | n | ridge, smallest d | ridge, largest d | growth | training-mean predictor | "
+                "ceiling (mean predictor / ridge at smallest d) |", "|---|---|---|---|---|---|---|"]
+    for name, res, ns in (("oscillator", osc, cfg.osc_n), ("diffusion", dif, cfg.diff_n)):
+        lo, hi = res["reg"][res["d"][0]], res["reg"][res["d"][-1]]
+        for i, n in enumerate(ns):
+            mean_mse = float(lo["mean"][i].mean())
+            r_lo, r_hi = float(lo["ridge"][i].mean()), float(hi["ridge"][i].mean())
+            metrics[f"{name}.mean_predictor.mse.n{n}"] = mean_mse
+            metrics[f"{name}.ridge_growth_ceiling.n{n}"] = mean_mse / r_lo
+            ceil_tab.append(f"| {name} | {n} | {r_lo:.4f} | {r_hi:.4f} | {r_hi / r_lo:.2f}x | {mean_mse:.4f} | "
+                            f"{mean_mse / r_lo:.2f}x |")
+        metrics[f"{name}.ridge_growth_ceiling_smallest_n"] = metrics[f"{name}.ridge_growth_ceiling.n{ns[0]}"]
     for name, res, ns in (("oscillator", osc, cfg.osc_n), ("diffusion", dif, cfg.diff_n)):
         growth, flat_s = ratios(res, ns, 0)
         _, flat_w = ratios(res, ns, 1)
@@ -453,11 +478,17 @@ def main(cfg: Config) -> Result:
         tables={"estimated affine-variety dimensions": "\n".join(dv_tab),
                 "Table 1: Bernoulli (mean +- sd over initial conditions)": "\n".join(t1),
                 "fixed-d sweep (linear Bernoulli, fewer trial functions)": "\n".join(st),
-                "Figure 1 data: mean test MSE": "\n".join(f1)},
+                "Figure 1 data: mean test MSE": "\n".join(f1),
+                "ridge against the training-mean predictor (how far ridge's growth over d can go)": "\n".join(ceil_tab)},
         data=["synthetic: harmonic oscillator, periodic heat equation, explicit-Euler Bernoulli (jaxml.physics.simulators)"],
         notes=(f"{cfg.num_ics} initial conditions; sigma^2 = {cfg.sigma ** 2:g}; test MSE on {cfg.n_test} noisy test "
                f"points; (xi, nu) on a {cfg.num_hyper} x {cfg.num_hyper} log grid in [{cfg.hyper_lo:g}, {cfg.hyper_hi:g}] "
-               f"chosen on {cfg.n_val} validation points; float64."),
+               f"chosen on {cfg.n_val} validation points; float64. Ridge's growth over d at the smallest n "
+               f"against its ceiling (training-mean predictor's MSE over ridge's at the smallest d): oscillator "
+               f"{metrics['oscillator.ridge_growth_smallest_n']:.2f}x of "
+               f"{metrics['oscillator.ridge_growth_ceiling_smallest_n']:.2f}x, diffusion "
+               f"{metrics['diffusion.ridge_growth_smallest_n']:.2f}x of "
+               f"{metrics['diffusion.ridge_growth_ceiling_smallest_n']:.2f}x."),
     )
 
 

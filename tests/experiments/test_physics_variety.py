@@ -32,6 +32,15 @@ def test_smoke_run():
     assert all(math.isfinite(v) for v in m.values())
     # PILR uses the physics: below ridge on the Bernoulli data (d_V = 1 vs d = 11)
     assert m["bernoulli.linear.h10.pilr.mse"] < m["bernoulli.linear.h10.ridge.mse"]
+    # the training-mean reference: the constant predictor cannot beat the noise floor, the
+    # physics-informed fit does, and the ceiling is its MSE over ridge's at the smallest d
+    for name, ns, d0 in (("oscillator", cfg.osc_n, cfg.osc_dims[0]),
+                         ("diffusion", cfg.diff_n, 2 * cfg.diff_space[0] * cfg.diff_time + 1)):
+        mean_mse = m[f"{name}.mean_predictor.mse.n{ns[0]}"]
+        assert mean_mse > cfg.sigma ** 2
+        assert m[f"{name}.pilr_strong.mse.d{d0}.n{ns[0]}"] < mean_mse
+        assert m[f"{name}.ridge_growth_ceiling_smallest_n"] == pytest.approx(
+            mean_mse / m[f"{name}.ridge.mse.d{d0}.n{ns[0]}"])
     names = {c.name for c in res.claims}
     assert {"oscillator_dV_is_2", "diffusion_dV_is_5", "oscillator_pilr_flat", "oscillator_ridge_grows",
             "diffusion_pilr_flat", "diffusion_ridge_grows", "bernoulli_pilr_small", "bernoulli_pilr_10x",
@@ -41,6 +50,7 @@ def test_smoke_run():
                                                           ">": c.measured > c.threshold, ">=": c.measured >= c.threshold}[c.op])
     assert set(res.figures) == {"figure1_mse_vs_d", "table1_bernoulli_and_sweep"}
     assert "Table 1" in " ".join(res.tables)
+    assert any("training-mean predictor" in t for t in res.tables)
 
 
 def test_config_validation():
