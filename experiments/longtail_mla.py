@@ -19,6 +19,8 @@ Settings:
   validation set (20 per class), class-balanced test accuracy All / Many / Medium / Few.
   (c) boundary angles vs class-count ratio: MLA- and ALA-implied angles fitted to the NC-optimal
       angles (gamma_1v1 tuned on (a)), error in degrees over ratios 1/100..100.
+  Also reported for (b): the test images that only ALA or only MLA classifies correctly, binned
+  by the cosine between the feature and its own class's ETF vector (``disagreement``).
 
 Claims (computed from this run's measurements):
   * (a) MLA within 1 point of the pairwise adjuster in All accuracy;
@@ -33,7 +35,9 @@ Expected (quick, measured here; see docs/longtail_mla.md): (a) All none 80.6 / A
 where the NC model (b') at the same counts and difficulty predicts +0.74, SE 0.11, but -0.51 with
 its features rescaled to unit norm: the sign follows whether a feature's norm grows with its
 uncertainty, as in the Gaussian model, or not, as on digits, whose tail-class test features are the
-shortest); (c) K=100, gamma_1v1=1: MLA max angle error 0.8 degrees, ALA 16. Values move by a few
+shortest; ALA's net lead in test images only it gets right, 222 against 137, is that on Few-class
+images whose feature is nearly orthogonal to its ETF vector, 101 against 16 at cosine < 0.3);
+(c) K=100, gamma_1v1=1: MLA max angle error 0.8 degrees, ALA 16. Values move by a few
 tenths between CPUs (float summation order); the verdicts do not.
 
 Runtime on 2 CPU cores: smoke ~1 min, quick 35-80 s idle (223 s on loaded cores); full (CIFAR-100-LT,
@@ -76,6 +80,7 @@ from jaxml.longtail import (
     nc_head,
     nc_loss_fn,
     nc_optimizer,
+    predict,
     sample_collapsed_features,
     simplex_etf,
     split_nc_params,
@@ -348,10 +353,16 @@ def _stage2(cfg: Config, run: int, data, etf, head, f_train, f_val, f_test, ce: 
     ev = evaluate_methods(val_logits, data.y_val, test_logits, data.y_test, data.class_counts,
                           _grids(cfg.gamma_max, cfg.gamma_step), feature_norms=norms,
                           many=cfg.real_many, few=cfg.real_few)
+    # per test image, for the disagreement table: is it right without adjustment, with ALA and with MLA
+    # (each at its validation-tuned gamma)? Its cosine to the own ETF vector, its true-class logit
+    images = {"label": np.asarray(y_test), "cos": np.asarray(own_cos), "few": np.asarray(data.class_counts)[np.asarray(y_test)] < cfg.real_few,
+              "true_logit": np.asarray(jnp.take_along_axis(test_logits, y_test[:, None], axis=-1)[:, 0]),
+              **{LABELS[m]: np.asarray(predict(test_logits, data.class_counts, m, ev[m].search.gamma) == y_test)
+                 for m in (AdjustMethod.NONE, AdjustMethod.ADDITIVE, AdjustMethod.MULTIPLICATIVE)}}
     log("%s run %d: final CE %.4f, train batch acc %.3f, NC train %s, test %s; test All %s", cfg.dataset, run, ce,
         acc, {k: round(v, 3) for k, v in nc.items()}, {k: round(v, 3) for k, v in nc_test.items()},
         {LABELS[m]: round(e.test["all"], 4) for m, e in ev.items()})
-    return {"eval": ev, "nc": nc, "nc_test": nc_test, "counts": data.class_counts,
+    return {"eval": ev, "nc": nc, "nc_test": nc_test, "counts": data.class_counts, "images": images,
             "test_norm": np.asarray(per_class @ t_norm), "test_cos": np.asarray(per_class @ own_cos),
             "head_norm": np.asarray(jnp.linalg.norm(weights, axis=0)),
             "head_bias": np.zeros(num_classes) if bias is None else np.asarray(bias)}
@@ -419,6 +430,49 @@ def train_real_batched(cfg: Config) -> list[dict]:
         results.append(_stage2(cfg, r, data, etf, nc_head(run_params, etf, recipe), f(data.x_train), f(data.x_val),
                                f(data.x_test), float(out["ce"][r]), float(out["acc"][r])))
     return results
+
+
+COS_EDGES = (-1.0, 0.0, 0.3, 0.6, 0.8, 0.9, 1.0)
+
+
+def disagreement(runs: list[dict]) -> tuple[str, dict[str, float]]:
+    """Where ALA's and MLA's accuracies part: test images that exactly one of them gets right.
+
+    Pools every run's test images and bins them by the cosine between the image's feature and its
+    own class's ETF vector (``COS_EDGES``), Few classes and the rest apart. For a feature nearly
+    orthogonal to its ETF vector the true-class logit ``f_y`` is near zero: MLA then needs
+    ``(pi_c / pi_y)^gamma > f_c / f_y`` to beat a competitor ``c``, unbounded as ``f_y -> 0`` and
+    impossible for ``f_y <= 0``, whereas ALA needs only ``gamma log(pi_c / pi_y) > f_c - f_y``
+    (Hasegawa & Sato, arXiv 2409.17582, assume features around their ETF vector instead).
+
+    Returns the markdown table and metrics: images only ALA / only MLA classifies correctly (all
+    and Few with cosine below 0.3), and the fraction with a non-positive true-class logit.
+    """
+    cat = {k: np.concatenate([r["images"][k] for r in runs]) for k in runs[0]["images"]}
+    ala, mla, none = (cat[LABELS[m]] for m in (AdjustMethod.ADDITIVE, AdjustMethod.MULTIPLICATIVE, AdjustMethod.NONE))
+    ala_only, mla_only = ala & ~mla, mla & ~ala
+    # the last bin is closed on the right (cosine 1 exactly)
+    bins = np.clip(np.digitize(cat["cos"], COS_EDGES[1:-1], right=False), 0, len(COS_EDGES) - 2)
+    heads = [f"{lo:g} to {hi:g}" for lo, hi in zip(COS_EDGES[:-1], COS_EDGES[1:])]
+    rows = ["| test images | " + " | ".join(f"cosine {h}" for h in heads) + " |", "|---" * (len(heads) + 1) + "|"]
+    for label, group in (("Few classes", cat["few"]), ("other classes", ~cat["few"])):
+        cell = lambda f, g=group: [f(g & (bins == b)) for b in range(len(heads))]  # noqa: E731
+        rows.append(f"| {label}: count (unadjusted accuracy) | " + " | ".join(
+            f"{int(c.sum()):,} ({none[c].mean():.2f})" if c.any() else "0" for c in cell(lambda c: c)) + " |")
+        rows.append(f"| {label}: only ALA / only MLA correct | " + " | ".join(
+            f"{int((ala_only & c).sum())} / {int((mla_only & c).sum())}" for c in cell(lambda c: c)) + " |")
+    low_few = cat["few"] & (cat["cos"] < 0.3)
+    metrics = {
+        "real_ala_only_correct": float(ala_only.sum()), "real_mla_only_correct": float(mla_only.sum()),
+        "real_few_low_cos_ala_only": float((ala_only & low_few).sum()),
+        "real_few_low_cos_mla_only": float((mla_only & low_few).sum()),
+        "real_few_low_cos_frac": float(low_few.sum() / max(cat["few"].sum(), 1)),
+        "real_nonpositive_true_logit_frac": float(np.mean(cat["true_logit"] <= 0)),
+        "real_few_nonpositive_true_logit_frac": (float(np.mean(cat["true_logit"][cat["few"]] <= 0))
+                                                 if cat["few"].any() else float("nan")),
+        "real_ala_only_nonpositive_true_logit": float((ala_only & (cat["true_logit"] <= 0)).sum()),
+    }
+    return "\n".join(rows), metrics
 
 
 # ----------------------------------------------------------------------------- (c) angles
@@ -556,6 +610,9 @@ def main(cfg: Config) -> Result:
     oracle_diff = _mla_minus_ala(real_evals, best=True)
     metrics["real_mla_minus_ala_oracle_points"] = float(np.mean(oracle_diff))
     metrics["real_mla_minus_ala_oracle_points_se"] = _se(oracle_diff)
+    # (b) where the two adjusters part, by the test feature's cosine to its own ETF vector
+    dis_table, dis_metrics = disagreement(runs)
+    metrics.update(dis_metrics)
     # (b') the NC model at (b)'s counts and difficulty: what the theory predicts for MLA - ALA there
     metrics["ref_spread"] = ref["spread"]
     for m in METHODS:
@@ -629,6 +686,8 @@ def main(cfg: Config) -> Result:
             _table(ref["summary"], "tuned gamma (mean)"),
         "(b') the same draws with every feature rescaled to unit norm (MLA and 1vs1 are scale-invariant per "
         "feature, ALA is not)": _table(ref["flat_summary"], "tuned gamma (mean)"),
+        f"(b) test images (all {cfg.real_seeds} runs) that only ALA or only MLA classifies correctly at its "
+        "tuned gamma, by the cosine between the feature and its own class's ETF vector": dis_table,
         "(c) boundary angles: best fits to the NC-optimal angles (first row per K: gamma_1v1 tuned on (a))":
             "\n".join(angle_rows),
     }
@@ -656,7 +715,12 @@ def main(cfg: Config) -> Result:
              f"95% bootstrap CI [{m['real_mla_minus_ala_ci95_low']:+.2f}, {m['real_mla_minus_ala_ci95_high']:+.2f}], "
              f"MLA ahead in {int(m['real_mla_wins'])} and behind in {int(m['real_mla_losses'])} of {n_runs} runs; "
              f"at the gamma best on test (no validation noise) {m['real_mla_minus_ala_oracle_points']:+.2f} points "
-             f"(SE {m['real_mla_minus_ala_oracle_points_se']:.2f}). "
+             f"(SE {m['real_mla_minus_ala_oracle_points_se']:.2f}). Test images only ALA / only MLA gets right: "
+             f"{int(m['real_ala_only_correct'])} / {int(m['real_mla_only_correct'])}, of which Few-class images with "
+             f"a feature at cosine < 0.3 to its ETF vector ({100 * m['real_few_low_cos_frac']:.1f}% of Few test "
+             f"images): {int(m['real_few_low_cos_ala_only'])} / {int(m['real_few_low_cos_mla_only'])}; true-class "
+             f"logit <= 0 for {100 * m['real_nonpositive_true_logit_frac']:.1f}% of test images "
+             f"({100 * m['real_few_nonpositive_true_logit_frac']:.1f}% of Few ones). "
              f"(b') the NC model at the same counts and unadjusted accuracy (spread {ref['spread']:g}) predicts "
              f"All(MLA) - All(ALA) = {m['ref_mla_minus_ala_points']:+.2f} points (SE "
              f"{m['ref_mla_minus_ala_points_se']:.2f}; {m['ref_mla_minus_ala_oracle_points']:+.2f} at the gamma best "

@@ -27,7 +27,7 @@ def test_smoke_structure(smoke_result):
         "angles_mla_best_for_large_K",
     ]
     assert set(r.figures) == {"accuracy_vs_gamma", "boundary_angles"}
-    assert len(r.tables) == 5
+    assert len(r.tables) == 6
     for tag in ("syn", "real", "ref"):
         for m in ("none", "additive", "multiplicative", "pairwise"):
             assert 0.0 <= r.metrics[f"{tag}_{m}_all"] <= 1.0
@@ -123,3 +123,44 @@ def test_batched_runs_match_sequential_train(head_bias, head_norm):
         np.testing.assert_allclose(batched[run]["head_norm"], seq["head_norm"], rtol=1e-4)
         if head_norm:   # 30 steps of SGD move the norms off their initial 1
             assert np.max(np.abs(seq["head_norm"] - 1.0)) > 1e-4
+
+
+def _fake_run(cos, few, none, ala, mla, logit):
+    lab = exp.LABELS
+    return {"images": {"label": np.zeros(len(cos), int), "cos": np.array(cos), "few": np.array(few),
+                       "true_logit": np.array(logit), lab[exp.AdjustMethod.NONE]: np.array(none),
+                       lab[exp.AdjustMethod.ADDITIVE]: np.array(ala), lab[exp.AdjustMethod.MULTIPLICATIVE]: np.array(mla)}}
+
+
+def test_disagreement_counts_by_cosine_bin():
+    """Hand-built outcomes: images only one adjuster gets right land in their cosine bin and group."""
+    runs = [_fake_run(cos=[-0.2, 0.1, 0.1, 0.5, 0.95], few=[True, True, True, True, False],
+                      none=[False, False, False, True, True], ala=[True, True, False, True, True],
+                      mla=[False, False, True, True, False], logit=[-0.1, 0.2, 0.3, 1.0, 2.0]),
+            _fake_run(cos=[1.0, 0.85], few=[False, False], none=[True, True], ala=[False, True],
+                      mla=[True, False], logit=[3.0, 2.0])]
+    table, m = exp.disagreement(runs)
+    assert m["real_ala_only_correct"] == 4 and m["real_mla_only_correct"] == 2
+    assert m["real_few_low_cos_ala_only"] == 2 and m["real_few_low_cos_mla_only"] == 1
+    assert m["real_few_low_cos_frac"] == pytest.approx(3 / 4)
+    assert m["real_nonpositive_true_logit_frac"] == pytest.approx(1 / 7)
+    assert m["real_few_nonpositive_true_logit_frac"] == pytest.approx(1 / 4)
+    assert m["real_ala_only_nonpositive_true_logit"] == 1
+    rows = table.splitlines()
+    # bins: <0, 0-0.3, 0.3-0.6, 0.6-0.8, 0.8-0.9, 0.9-1 (cosine 1 falls in the last)
+    assert rows[2].split(" | ")[1:3] == ["1 (0.00)", "2 (0.00)"]
+    assert rows[3].split(" | ")[1:3] == ["1 / 0", "1 / 1"]
+    assert rows[5].rstrip(" |").split(" | ")[-2:] == ["1 / 0", "1 / 1"]
+
+
+def test_per_image_outcomes_reproduce_the_evaluation():
+    """The per-image correctness kept for the disagreement table (ALA and MLA at their tuned gammas)
+    gives back each run's class-balanced test accuracy."""
+    cfg = dataclasses.replace(exp.get_config("smoke"), steps=30, real_seeds=2)
+    for r in exp.train_real_batched(cfg):
+        im = r["images"]
+        for m in (exp.AdjustMethod.NONE, exp.AdjustMethod.ADDITIVE, exp.AdjustMethod.MULTIPLICATIVE):
+            ok = im[exp.LABELS[m]]
+            balanced = np.mean([ok[im["label"] == k].mean() for k in np.unique(im["label"])])
+            assert balanced == pytest.approx(r["eval"][m].test["all"], abs=1e-6)
+        assert np.all(np.abs(im["cos"]) <= 1 + 1e-5)
