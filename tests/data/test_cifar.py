@@ -11,31 +11,14 @@ from jaxml.data.cifar import load_cifar, longtail_cifar
 from jaxml.data.core import DataFormatError, DataNotFoundError
 
 
-def _write_batch(path, n, num_classes, label_key, seed):
-    rng = np.random.default_rng(seed)
-    data = rng.integers(0, 256, size=(n, 3072), dtype=np.uint8)
-    labels = np.arange(n) % num_classes
-    with open(path, "wb") as f:
-        pickle.dump({b"data": data, label_key: labels.tolist(), b"batch_label": b"fake"}, f)
-    return data, labels
-
-
-def _fake_cifar100(root, per_class=30):
-    folder = root / "cifar-100-python"
-    folder.mkdir()
-    data, labels = _write_batch(folder / "train", 100 * per_class, 100, b"fine_labels", 0)
-    _write_batch(folder / "test", 200, 100, b"fine_labels", 1)
-    return data, labels
-
-
-def test_load_cifar10_layout(tmp_path):
+def test_load_cifar10_layout(tmp_path, write_cifar_batch):
     folder = tmp_path / "cifar-10-batches-py"
     folder.mkdir()
     first = None
     for i in range(1, 6):
-        d, _ = _write_batch(folder / f"data_batch_{i}", 20, 10, b"labels", i)
+        d, _ = write_cifar_batch(folder / f"data_batch_{i}", 20, 10, b"labels", i)
         first = d if first is None else first
-    _write_batch(folder / "test_batch", 10, 10, b"labels", 9)
+    write_cifar_batch(folder / "test_batch", 10, 10, b"labels", 9)
     x, y = load_cifar("cifar10", "train", root=tmp_path)
     assert x.shape == (100, 32, 32, 3) and x.dtype == np.uint8 and y.shape == (100,)
     # channel-major rows: pixel (0, 0) red is byte 0, green byte 1024, blue byte 2048
@@ -44,8 +27,8 @@ def test_load_cifar10_layout(tmp_path):
     assert xt.shape == (10, 32, 32, 3)
 
 
-def test_longtail_cifar100(tmp_path):
-    _fake_cifar100(tmp_path)
+def test_longtail_cifar100(tmp_path, fake_cifar100):
+    fake_cifar100(tmp_path)
     d = longtail_cifar(jax.random.PRNGKey(0), "cifar100", imbalance_ratio=10, val_per_class=5, root=tmp_path)
     assert d.class_counts[0] == 25 and d.class_counts[-1] == 2
     np.testing.assert_array_equal(np.bincount(d.y_train, minlength=100), d.class_counts)
@@ -61,17 +44,17 @@ def test_missing_data_names_the_folder(tmp_path, monkeypatch):
         load_cifar("cifar1000", root=tmp_path)
 
 
-def test_bad_batch_is_reported(tmp_path):
+def test_bad_batch_is_reported(tmp_path, write_cifar_batch):
     folder = tmp_path / "cifar-100-python"
     folder.mkdir()
     with open(folder / "train", "wb") as f:
         pickle.dump({b"data": np.zeros((4, 100), np.uint8), b"fine_labels": [0, 1, 2, 3]}, f)
-    _write_batch(folder / "test", 4, 100, b"fine_labels", 0)
+    write_cifar_batch(folder / "test", 4, 100, b"fine_labels", 0)
     with pytest.raises(DataFormatError, match=r"\(n, 3072\)"):
         load_cifar("cifar100", "train", root=tmp_path)
 
 
-def test_unpickling_is_restricted(tmp_path):
+def test_unpickling_is_restricted(tmp_path, write_cifar_batch):
     folder = tmp_path / "cifar-100-python"
     folder.mkdir()
 
@@ -81,6 +64,6 @@ def test_unpickling_is_restricted(tmp_path):
 
     with open(folder / "train", "wb") as f:
         pickle.dump({b"data": Evil()}, f)
-    _write_batch(folder / "test", 4, 100, b"fine_labels", 0)
+    write_cifar_batch(folder / "test", 4, 100, b"fine_labels", 0)
     with pytest.raises(DataFormatError, match="not allowed"):
         load_cifar("cifar100", "train", root=tmp_path)
