@@ -355,7 +355,8 @@ def _stage2(cfg: Config, run: int, data, etf, head, f_train, f_val, f_test, ce: 
                           many=cfg.real_many, few=cfg.real_few)
     # per test image, for the disagreement table: is it right without adjustment, with ALA and with MLA
     # (each at its validation-tuned gamma)? Its cosine to the own ETF vector, its true-class logit
-    images = {"label": np.asarray(y_test), "cos": np.asarray(own_cos), "few": np.asarray(data.class_counts)[np.asarray(y_test)] < cfg.real_few,
+    images = {"label": np.asarray(y_test), "cos": np.asarray(own_cos),
+              "few": np.asarray(data.class_counts)[np.asarray(y_test)] < cfg.real_few,
               "true_logit": np.asarray(jnp.take_along_axis(test_logits, y_test[:, None], axis=-1)[:, 0]),
               **{LABELS[m]: np.asarray(predict(test_logits, data.class_counts, m, ev[m].search.gamma) == y_test)
                  for m in (AdjustMethod.NONE, AdjustMethod.ADDITIVE, AdjustMethod.MULTIPLICATIVE)}}

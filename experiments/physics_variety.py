@@ -116,8 +116,8 @@ def _regression(cfg: Config, key: jax.Array, *, basis: ph.Basis, sample_ic: Call
     ``residual_fn`` (nonlinear D, F = 1) PILR is the soft-constraint Adam fit warm-started from the
     linear part ``D_linear``. Returns arrays: ridge (len(ns), num_ics), pilr (len(ns), F, num_ics),
     and their excess risks (MSE against the noiseless f*); mean (len(ns), num_ics): the test MSE of
-    the constant predictor that outputs the training mean, the reference a heavily regularised
-    ridge falls back to (it does not depend on the basis).
+    the constant predictor that outputs the training mean, a reference for a ridge that has shrunk
+    the non-constant basis functions away (it does not depend on the basis).
 
     Every fit is its own jitted call (vmapped over initial conditions and candidates), and each is
     finished before the next starts. One jitted program holding several independent batched
