@@ -8,6 +8,7 @@ os.environ.setdefault("JAXML_OFFLINE", "1")
 os.environ.setdefault("MPLBACKEND", "Agg")
 
 import jax  # noqa: E402
+import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
 jax.config.update("jax_numpy_rank_promotion", "raise")
@@ -15,8 +16,6 @@ jax.config.update("jax_numpy_rank_promotion", "raise")
 
 def _write_cifar_batch(path, n, num_classes, label_key, seed):
     """One fake CIFAR python batch (the official pickle layout: uint8 rows of 3,072 channel-major bytes)."""
-    import numpy as np
-
     rng = np.random.default_rng(seed)
     data = rng.integers(0, 256, size=(n, 3072), dtype=np.uint8)
     labels = np.arange(n) % num_classes

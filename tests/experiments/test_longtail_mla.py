@@ -126,10 +126,9 @@ def test_batched_runs_match_sequential_train(head_bias, head_norm):
 
 
 def _fake_run(cos, few, none, ala, mla, logit):
-    lab = exp.LABELS
+    outcomes = {exp.AdjustMethod.NONE: none, exp.AdjustMethod.ADDITIVE: ala, exp.AdjustMethod.MULTIPLICATIVE: mla}
     return {"images": {"label": np.zeros(len(cos), int), "cos": np.array(cos), "few": np.array(few),
-                       "true_logit": np.array(logit), lab[exp.AdjustMethod.NONE]: np.array(none),
-                       lab[exp.AdjustMethod.ADDITIVE]: np.array(ala), lab[exp.AdjustMethod.MULTIPLICATIVE]: np.array(mla)}}
+                       "true_logit": np.array(logit), **{exp.LABELS[m]: np.array(v) for m, v in outcomes.items()}}}
 
 
 def test_disagreement_counts_by_cosine_bin():
